@@ -44,6 +44,7 @@ class VideoWriter:
         audio_codec: str = "aac",
         audio_bitrate: int = 48000,
         metadata: dict[str, str] | None = None,
+        threads: int | None = None,
     ):
         self.path = str(path)
         self.fps = Fraction(fps)
@@ -64,6 +65,9 @@ class VideoWriter:
         elif encoder == "libvpx-vp9":
             opts.update({"deadline": "realtime", "cpu-used": "8", "crf": str(quality if quality is not None else 35), "b": "0"})
         self._v.codec_context.options = opts
+        if threads is not None:
+            # One thread makes x264's output bytes independent of the machine's core count.
+            self._v.codec_context.thread_count = threads
         if encoder in ("mpeg4", "mjpeg"):
             self._v.codec_context.qscale = int(opts["qscale"])  # type: ignore[attr-defined]
         self._a = None
@@ -100,7 +104,9 @@ class VideoWriter:
     def _flush_audio(self, until_s: Fraction | None) -> None:
         if self._a is None or not self._audio_buf:
             return
-        buf = np.concatenate(self._audio_buf)
+        # Concatenating only when there are several pieces: the remainder is kept as a view, and
+        # copying it again on every frame made writing a long soundtrack quadratic in its length.
+        buf = self._audio_buf[0] if len(self._audio_buf) == 1 else np.concatenate(self._audio_buf)
         self._audio_buf = []
         frame_size = self._a.codec_context.frame_size or 1024
         if until_s is None:

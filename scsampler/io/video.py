@@ -1,0 +1,240 @@
+"""Opening, probing and decoding video files: the only module family that imports ``av``.
+
+Everything here works on any file FFmpeg can read. Failures a user can cause (missing file, a
+directory, zero bytes, not a video, no video stream) raise :class:`scsampler.errors.VideoError`
+with one line naming the file and the cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from scsampler.errors import VideoError
+from scsampler.records import VideoInfo
+
+log = logging.getLogger(__name__)
+
+# FFmpeg's AVPictureType values.
+PICT_TYPES = {0: "?", 1: "I", 2: "P", 3: "B", 4: "S", 5: "SI", 6: "SP", 7: "BI"}
+
+# Codecs whose FFmpeg decoder exports motion vectors with flags2=+export_mvs. For the others
+# (HEVC, VP9, AV1, MJPEG, ...) motion is estimated from decoded low-resolution frames instead.
+MV_EXPORT_CODECS = frozenset({"h264", "mpeg4", "mpeg2video", "mpeg1video", "h263", "h263p", "msmpeg4v2", "msmpeg4v3", "flv1"})
+
+
+def _av_cause(err: Exception) -> str:
+    if isinstance(err, av.error.InvalidDataError):
+        return "not a media file FFmpeg can read (invalid data)"
+    if isinstance(err, av.error.EOFError):
+        return "unexpected end of file"
+    strerror = getattr(err, "strerror", None)
+    return strerror or str(err) or type(err).__name__
+
+
+@contextmanager
+def open_container(path: str | os.PathLike) -> Iterator["av.container.InputContainer"]:
+    """Open ``path`` for reading, turning every way that can fail into a one-line VideoError."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise VideoError(path, "is a directory, not a video file")
+    if not os.path.exists(path):
+        raise VideoError(path, "no such file")
+    if os.path.getsize(path) == 0:
+        raise VideoError(path, "empty file (0 bytes)")
+    try:
+        container = av.open(path, metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
+        raise VideoError(path, _av_cause(err)) from None
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def _video_stream(container, path: str):
+    if not container.streams.video:
+        raise VideoError(path, "no video stream")
+    stream = container.streams.video[0]
+    if stream.codec_context is None or not stream.codec_context.name:
+        raise VideoError(path, "video stream with a codec FFmpeg cannot decode")
+    if not stream.width or not stream.height:
+        raise VideoError(path, "video stream has no frame size (broken header)")
+    return stream
+
+
+def _stream_start(stream) -> Fraction:
+    if stream.start_time is None or stream.time_base is None:
+        return Fraction(0)
+    return Fraction(stream.start_time) * stream.time_base
+
+
+def _duration(container, stream) -> Fraction | None:
+    if stream.duration and stream.time_base:
+        return Fraction(stream.duration) * stream.time_base
+    if container.duration:
+        return Fraction(container.duration, av.time_base)
+    return None
+
+
+def probe(path: str | os.PathLike, *, frame_types: bool = False) -> VideoInfo:
+    """Read what the container says about ``path``: duration, rate, size, codecs, audio.
+
+    With ``frame_types=True`` every picture is decoded once (cheap at 1/1000 of real time for
+    small videos, but a full decode) to count I, P and B frames.
+    """
+    path = os.fspath(path)
+    with open_container(path) as container:
+        stream = _video_stream(container, path)
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        if not rate:
+            raise VideoError(path, "video stream has no frame rate")
+        duration = _duration(container, stream)
+        if duration is None:
+            raise VideoError(path, "duration unknown (no duration in the container or stream)")
+        audio = container.streams.audio[0] if container.streams.audio else None
+        counts: dict[str, int] = {}
+        rotation = 0
+        if frame_types:
+            for frame in _decode_safely(container, stream, path):
+                key = PICT_TYPES.get(int(frame.pict_type), "?")
+                counts[key] = counts.get(key, 0) + 1
+                rotation = int(getattr(frame, "rotation", 0) or 0)
+        return VideoInfo(
+            path=path,
+            duration=duration,
+            fps=Fraction(rate),
+            width=stream.width,
+            height=stream.height,
+            codec=stream.codec_context.name,
+            num_frames=stream.frames or None,
+            has_audio=audio is not None,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+            audio_sample_rate=audio.codec_context.sample_rate if audio is not None else None,
+            rotation=rotation,
+            frame_types=counts,
+        )
+
+
+def _decode_safely(container, stream, path: str, *, max_errors: int = 50):
+    """Decode ``stream`` frame by frame, skipping packets the decoder rejects (a damaged
+    stretch of an otherwise good file) but giving up after ``max_errors`` of them."""
+    errors = 0
+    try:
+        for packet in container.demux(stream):
+            try:
+                yield from packet.decode()
+            except av.error.FFmpegError as err:
+                errors += 1
+                log.debug("%s: skipped a damaged packet: %s", path, err)
+                if errors > max_errors:
+                    raise VideoError(path, f"too many undecodable packets ({errors}): {_av_cause(err)}") from None
+    except av.error.FFmpegError as err:
+        # Demuxing itself failed (e.g. truncated mid-packet): stop here, keep what was decoded.
+        log.debug("%s: demuxing stopped early: %s", path, err)
+
+
+@dataclass
+class DecodedFrame:
+    """One decoded picture as the cheap pass sees it."""
+
+    time: float                  # seconds from the first frame of the video stream
+    pict_type: str               # "I", "P", "B", ...
+    key: bool
+    mvs: np.ndarray | None       # FFmpeg's motion vectors (structured array), None when not exported
+    images: dict[str, np.ndarray]  # small (h, w, 3) uint8 RGB copies, as asked for
+
+
+def small_size(width: int, height: int, side: int) -> tuple[int, int]:
+    """``(w, h)`` with the longest side ``side`` (never enlarged), aspect kept, even numbers."""
+    scale = min(1.0, side / max(width, height))
+    return max(2, 2 * round(width * scale / 2)), max(2, 2 * round(height * scale / 2))
+
+
+def iter_video_frames(
+    path: str | os.PathLike,
+    *,
+    export_mvs: bool = True,
+    keyframes_only: bool = False,
+    resize: dict[str, tuple[int, int, str]] | None = None,
+) -> Iterator[DecodedFrame]:
+    """Decode the first video stream once, in display order, with motion vectors attached.
+
+    ``keyframes_only`` sets ``skip_frame="NONKEY"`` so only key frames are decoded (I-frame
+    features). ``resize`` asks for small RGB copies of frames: ``{name: (width, height, which)}``
+    with ``which`` one of ``"all"`` or ``"key"``; they arrive in ``DecodedFrame.images[name]``
+    as ``(h, w, 3)`` uint8. Memory is one frame at a time whatever the video's length.
+    """
+    path = os.fspath(path)
+    with open_container(path) as container:
+        stream = _video_stream(container, path)
+        stream.thread_type = "AUTO" if keyframes_only else "NONE"
+        ctx = stream.codec_context
+        if keyframes_only:
+            ctx.skip_frame = "NONKEY"
+        if export_mvs:
+            ctx.options = {"flags2": "+export_mvs"}
+        start = _stream_start(stream)
+        tb = stream.time_base
+        resize = resize or {}
+        last_t = None
+        for frame in _decode_safely(container, stream, path):
+            if frame.pts is None:
+                # Some containers (raw streams) leave pts unset: count frames at the nominal rate.
+                t = 0.0 if last_t is None else last_t + 1.0 / float(stream.average_rate or 25)
+            else:
+                t = float(Fraction(frame.pts) * tb - start)
+            last_t = t
+            ptype = PICT_TYPES.get(int(frame.pict_type), "?")
+            key = bool(frame.key_frame) or ptype == "I"
+            mvs = None
+            if export_mvs:
+                side = frame.side_data.get("MOTION_VECTORS")
+                if side is not None:
+                    mvs = side.to_ndarray()
+            images = {
+                name: frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
+                for name, (w, h, which) in resize.items()
+                if which == "all" or key
+            }
+            yield DecodedFrame(time=t, pict_type=ptype, key=key, mvs=mvs, images=images)
+
+
+def iter_audio(path: str | os.PathLike, *, sample_rate: int = 16000, chunk: int = 0) -> Iterator[tuple[float, np.ndarray]]:
+    """Decode the first audio stream as mono float32 at ``sample_rate``.
+
+    Yields ``(t0, samples)`` where ``t0`` is the time of the first sample in seconds on the
+    video's clock (0 = the first video frame), so audio and video line up. Raises VideoError
+    when the file has no audio stream.
+    """
+    path = os.fspath(path)
+    with open_container(path) as container:
+        if not container.streams.audio:
+            raise VideoError(path, "no audio stream")
+        astream = container.streams.audio[0]
+        origin = _stream_start(container.streams.video[0]) if container.streams.video else Fraction(0)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        t0 = None
+        produced = 0
+        for frame in _decode_safely(container, astream, path):
+            if t0 is None and frame.pts is not None and frame.time_base is not None:
+                t0 = float(Fraction(frame.pts) * frame.time_base - origin)
+            for out in resampler.resample(frame):
+                samples = out.to_ndarray().reshape(-1)
+                yield (t0 or 0.0) + produced / sample_rate, samples
+                produced += len(samples)
+        try:
+            for out in resampler.resample(None):
+                samples = out.to_ndarray().reshape(-1)
+                yield (t0 or 0.0) + produced / sample_rate, samples
+                produced += len(samples)
+        except (av.error.FFmpegError, ValueError):
+            pass
