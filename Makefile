@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/scsampler demo --out runs/demo
+	$(VENV)/bin/scsampler generate --preset small --out runs/demo/data
+	$(VENV)/bin/scsampler extract runs/demo/data/manifest.csv --cache runs/demo/features --workers 2
 
 # Fast tests and the slow ones: the whole suite stays under 15 minutes on 2 cores.
 test: $(STAMP)

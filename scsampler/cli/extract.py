@@ -1,6 +1,66 @@
-"""`scsampler extract` (placeholder until it lands)."""
+"""``scsampler extract``: cheap features of videos (or manifests of them) into a feature cache."""
+
+from __future__ import annotations
+
+import sys
+
+from scsampler.data.extraction import extract_many
+from scsampler.features.extractor import ALL_FEATURES, ExtractorConfig
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("extract", help="extract (not yet implemented)")
-    p.set_defaults(func=lambda args: 1)
+    p = sub.add_parser(
+        "extract",
+        help="extract the cheap per-clip features (motion vectors, residuals, I-frames, audio) into a cache",
+        description="Run the cheap pass over videos and store per-clip features in a cache keyed by each "
+        "file's content and the extractor's settings. A video that fails is recorded and the batch goes on.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="VIDEO_OR_MANIFEST", help="video files and/or manifest .csv files")
+    p.add_argument("--cache", required=True, metavar="DIR", help="feature cache directory (created if missing)")
+    p.add_argument(
+        "--features",
+        default=",".join(ALL_FEATURES),
+        help=f"comma-separated subset of {','.join(ALL_FEATURES)} (default: all)",
+    )
+    p.add_argument("--clip-frames", type=int, default=16, help="frames per clip on the clip timeline (default 16)")
+    p.add_argument("--fps", type=int, default=16, help="rate of the clip timeline, frames per second (default 16)")
+    p.add_argument("--small-side", type=int, default=64, help="longest side of residuals and I-frame thumbnails (default 64)")
+    p.add_argument("--sample-rate", type=int, default=16000, help="audio resampling rate in Hz (default 16000)")
+    p.add_argument("--workers", type=int, default=1, help="videos processed in parallel (default 1)")
+    p.add_argument("--retry-failed", action="store_true", help="retry videos whose failure is cached")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    features = tuple(f.strip() for f in args.features.split(",") if f.strip())
+    try:
+        config = ExtractorConfig(
+            clip_frames=args.clip_frames,
+            fps=args.fps,
+            features=features,
+            small_side=args.small_side,
+            sample_rate=args.sample_rate,
+        )
+    except ValueError as err:
+        print(f"scsampler extract: error: {err}", file=sys.stderr)
+        return 2
+    summary = extract_many(
+        args.inputs,
+        args.cache,
+        config,
+        workers=args.workers,
+        retry_failed=args.retry_failed,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    single = len(summary.done) + len(summary.skipped) + len(summary.failed) == 1
+    if single and summary.failed:
+        print(f"scsampler extract: error: {summary.failed[0][1]}", file=sys.stderr)
+        return 2
+    for _, error in summary.failed:
+        print(f"failed: {error}", file=sys.stderr)
+    print(
+        f"extract: {len(summary.done)} done, {len(summary.skipped)} already cached, {len(summary.failed)} failed",
+        file=sys.stderr,
+    )
+    return 1 if summary.failed else 0

@@ -1,0 +1,152 @@
+"""The feature cache: cheap features per video, keyed by the file's content and the extractor's settings.
+
+Layout under the cache root::
+
+    <settings-key>/settings.json                 the ExtractorConfig that made these features
+    <settings-key>/<hh>/<content-hash>.json      metadata; written last, so its presence means done
+    <settings-key>/<hh>/<content-hash>/00000.safetensors ...   shards of up to ``shard_clips`` clips
+
+Shards keep memory bounded for long videos: the writer flushes every ``shard_clips`` clips. Every
+file is written to a temporary name and renamed, so a killed run leaves no half entry. Failures are
+cached too (``status: "error"``) so a batch does not retry a file whose bytes have not changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from scsampler.features.extractor import ClipFeatures, ExtractorConfig
+
+# Bump when the meaning of stored features changes, so old caches are not mixed with new ones.
+FEATURE_FORMAT = 1
+
+
+def content_hash(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def settings_key(config: ExtractorConfig) -> str:
+    blob = json.dumps({"format": FEATURE_FORMAT, **config.to_json()}, sort_keys=True)
+    return hashlib.blake2b(blob.encode(), digest_size=8).hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+
+
+class FeatureCache:
+    def __init__(self, root: str | os.PathLike, config: ExtractorConfig, *, shard_clips: int = 600):
+        self.config = config
+        self.root = Path(root) / settings_key(config)
+        self.shard_clips = shard_clips
+        self.root.mkdir(parents=True, exist_ok=True)
+        settings = self.root / "settings.json"
+        if not settings.exists():
+            atomic_write_json(settings, {"format": FEATURE_FORMAT, **config.to_json()})
+
+    def _meta_path(self, digest: str) -> Path:
+        return self.root / digest[:2] / f"{digest}.json"
+
+    def lookup(self, digest: str) -> dict | None:
+        """The stored metadata for content ``digest`` (``status`` "ok" or "error"), or None."""
+        p = self._meta_path(digest)
+        if not p.exists():
+            return None
+        try:
+            return json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None  # unreadable metadata: treat as not cached
+
+    def put_error(self, digest: str, video_id: str, error: str) -> None:
+        atomic_write_json(self._meta_path(digest), {"status": "error", "video_id": video_id, "error": error})
+
+    def write(self, digest: str, video_id: str, clips, meta_fn) -> dict:
+        """Store the clips of an iterable of :class:`ClipFeatures`, shard by shard; then the
+        metadata, ``meta_fn()`` (called after the iterable is exhausted) plus the shard list."""
+        shard_dir = self.root / digest[:2] / digest
+        shard_dir.mkdir(parents=True, exist_ok=True)
+        shards, pending, n = [], [], 0
+        for feats in clips:
+            pending.append(feats)
+            n += 1
+            if len(pending) == self.shard_clips:
+                shards.append(self._write_shard(shard_dir, len(shards), pending))
+                pending = []
+        if pending:
+            shards.append(self._write_shard(shard_dir, len(shards), pending))
+        meta = {"status": "ok", "video_id": video_id, "num_clips": n, "shards": shards, **meta_fn()}
+        atomic_write_json(self._meta_path(digest), meta)
+        return meta
+
+    def _write_shard(self, shard_dir: Path, k: int, clips: list[ClipFeatures]) -> str:
+        name = f"{k:05d}.safetensors"
+        tensors = pack_clips(clips)
+        fd, tmp = tempfile.mkstemp(dir=shard_dir, prefix=f".{name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            save_file(tensors, tmp)
+            os.replace(tmp, shard_dir / name)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return f"{shard_dir.name}/{name}"
+
+    def load(self, digest: str) -> dict[str, torch.Tensor]:
+        """All shards of a cached video concatenated: see :func:`pack_clips` for the keys."""
+        meta = self.lookup(digest)
+        if meta is None or meta.get("status") != "ok":
+            raise KeyError(digest)
+        parts = [load_file(self.root / digest[:2] / s) for s in meta["shards"]]
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+def pack_clips(clips: list[ClipFeatures]) -> dict[str, torch.Tensor]:
+    """Ragged per-clip features as flat tensors plus the clip index of every row.
+
+    Keys: ``clip_index (L,)``; ``md (N, 2, Hg, Wg)`` float16 with ``md_clip (N,)``; ``rgbr (M, 3, h, w)``
+    float16 with ``rgbr_clip``; ``iframes (K, 3, h, w)`` uint8 with ``iframes_clip``; and, when the
+    video has audio, ``audio (L, n_mels, n_frames)`` float16 with ``audio_coverage (L,)`` (0 where the
+    window held no audio at all: such rows are zeros and must be masked, never used as features).
+    """
+    out = {"clip_index": torch.tensor([c.clip.index for c in clips], dtype=torch.int32)}
+    for key, dtype in (("md", np.float16), ("rgbr", np.float16), ("iframes", np.uint8)):
+        arrays = [getattr(c, key) for c in clips if getattr(c, key) is not None]
+        if not arrays:
+            continue
+        owners = np.concatenate([np.full(len(getattr(c, key)), c.clip.index, np.int32) for c in clips if getattr(c, key) is not None])
+        out[key] = torch.from_numpy(np.ascontiguousarray(np.concatenate(arrays), dtype=dtype))
+        out[f"{key}_clip"] = torch.from_numpy(owners)
+    if any(c.audio is not None for c in clips):
+        ref = next(c.audio for c in clips if c.audio is not None)
+        audio = np.stack([c.audio if c.audio is not None else np.zeros_like(ref) for c in clips])
+        out["audio"] = torch.from_numpy(audio.astype(np.float16))
+        out["audio_coverage"] = torch.tensor([c.audio_coverage if c.audio is not None else 0.0 for c in clips])
+    return out

