@@ -15,10 +15,11 @@ from fractions import Fraction
 import av
 import numpy as np
 import torch
+from av.video.reformatter import VideoReformatter
 
 from scsampler.errors import VideoError
 from scsampler.io.grid import ClipGrid
-from scsampler.io.video import _av_cause, _stream_start, _video_stream, open_container
+from scsampler.io.video import _av_cause, _stream_start, _video_stream, open_container, to_rgb
 
 
 @dataclass
@@ -37,13 +38,14 @@ def decode_clips(
     num_frames: int = 16,
     size: tuple[int, int] = (112, 112),
     stats: DecodeStats | None = None,
+    threads: int = 0,
 ) -> torch.Tensor:
     """RGB frames of clips ``indices`` of ``path``: uint8 tensor ``(K, 3, T, H, W)``.
 
     ``T = num_frames`` frames are sampled evenly over each clip's interval on the grid's
     timeline (each sample takes the last decoded frame at or before its time); frames are resized
     to ``size = (H, W)``. The result follows the order of ``indices``. Pass ``stats`` to learn
-    how many frames were decoded.
+    how many frames were decoded; ``threads`` decoding threads (0: FFmpeg's choice).
     """
     path = os.fspath(path)
     stats = stats if stats is not None else DecodeStats()
@@ -55,7 +57,12 @@ def decode_clips(
     order = sorted(set(wanted))
     with open_container(path) as container:
         stream = _video_stream(container, path)
-        stream.thread_type = "AUTO"
+        if threads == 1:
+            stream.thread_type = "NONE"
+            stream.codec_context.thread_count = 1
+        else:
+            stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = threads
         origin = _stream_start(stream)
         tb = stream.time_base
         reader = _FrameReader(container, stream, path, origin, tb, stats)
@@ -85,6 +92,7 @@ class _FrameReader:
         self.position = None   # time of the last frame read
         self.prev = None       # (time, frame, rgb-or-None): last frame at or before the next sample
         self.ahead = None      # a frame read past the last clip's end, for the next clip
+        self.reformatter = VideoReformatter()  # reused across frames: FFmpeg keeps its scaler
 
     def seek(self, t: Fraction) -> None:
         try:
@@ -117,7 +125,7 @@ class _FrameReader:
 
         def rgb(item):
             if item[2] is None:
-                item[2] = item[1].reformat(width=w, height=h, format="rgb24").to_ndarray()
+                item[2] = to_rgb(item[1], w, h, self.reformatter)
             return item[2]
 
         filled = 0

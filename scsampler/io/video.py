@@ -17,6 +17,7 @@ from fractions import Fraction
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from scsampler.errors import VideoError
 from scsampler.records import VideoInfo
@@ -142,6 +143,13 @@ def _decode_safely(container, stream, path: str, *, max_errors: int = 50):
         log.debug("%s: demuxing stopped early: %s", path, err)
 
 
+def to_rgb(frame, width: int, height: int, reformatter: VideoReformatter) -> np.ndarray:
+    """``(height, width, 3)`` uint8 RGB. A reformatter kept across frames reuses FFmpeg's scaler
+    (about 20x faster than building one per frame); AREA averages when shrinking, so small copies
+    do not alias."""
+    return reformatter.reformat(frame, width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
+
+
 @dataclass
 class DecodedFrame:
     """One decoded picture as the cheap pass sees it."""
@@ -187,6 +195,7 @@ def iter_video_frames(
         start = _stream_start(stream)
         tb = stream.time_base
         resize = resize or {}
+        reformatters = {name: VideoReformatter() for name in resize}
         last_t = None
         for frame in _decode_safely(container, stream, path):
             if frame.pts is None:
@@ -203,7 +212,7 @@ def iter_video_frames(
                 if side is not None:
                     mvs = side.to_ndarray()
             images = {
-                name: frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
+                name: to_rgb(frame, w, h, reformatters[name])
                 for name, (w, h, which) in resize.items()
                 if which == "all" or key
             }
