@@ -1,0 +1,105 @@
+"""Loading and saving weights without ever unpickling a file a user hands us.
+
+- Our checkpoints: ``<dir>/model.safetensors`` + ``<dir>/config.json`` (the builder's name and its
+  keyword arguments, plus whatever else the trainer records).
+- Foreign state dicts (e.g. a user's Kinetics-400 torchvision weights): ``.safetensors`` files, or
+  ``torch.save`` files read with ``torch.load(weights_only=True)``, which refuses pickled code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file, save_file
+
+from scsampler.errors import ConfigError
+from scsampler.models.registry import create_model
+
+log = logging.getLogger(__name__)
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Tensors of a weights file, safely: safetensors, or ``torch.load(weights_only=True)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: weights file not found")
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(path)
+        except Exception as err:  # safetensors raises its own error types
+            raise ConfigError(f"{path}: not a readable safetensors file ({err})") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "unsupported content"
+        raise ConfigError(f"{path}: refused to load: the file holds pickled objects other than tensors ({first})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise ConfigError(f"{path}: not a readable weights file ({' '.join(str(err).split())[:200]})") from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ConfigError(f"{path}: expected a state dict (a mapping of names to tensors)")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike, *, skip_mismatched_head: bool = True) -> list[str]:
+    """Load a state-dict file into ``model``. With ``skip_mismatched_head``, tensors whose shape
+    differs from the model's (the classification layer of a 400-class Kinetics model loaded into a
+    10-class one) are left as initialised. Returns the names of the tensors not loaded."""
+    state = read_state_dict(path)
+    own = model.state_dict()
+    unknown = sorted(set(state) - set(own))
+    if unknown:
+        raise ConfigError(f"{path}: {len(unknown)} tensors do not belong to this model (first: {unknown[0]}): is it the right architecture?")
+    skipped = [k for k, v in state.items() if own[k].shape != v.shape]
+    if skipped and not skip_mismatched_head:
+        raise ConfigError(f"{path}: shape mismatch for {skipped[0]}")
+    for k in skipped:
+        del state[k]
+    missing = sorted(set(own) - set(state))
+    model.load_state_dict(state, strict=False)
+    if missing:
+        log.info("%s: %d tensors not in the file kept their initial values (%s...)", path, len(missing), missing[0])
+    return missing
+
+
+def save_checkpoint(directory: str | os.PathLike, model: nn.Module, config: dict) -> Path:
+    """``model.safetensors`` + ``config.json`` in ``directory``. ``config["model"]`` must name the
+    registered builder and ``config["model_kwargs"]`` its arguments, so the model can be rebuilt."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if "model" not in config:
+        raise ValueError("config needs 'model' (a registered builder name)")
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tmp = directory / ".model.safetensors.tmp"
+    save_file(state, str(tmp))
+    os.replace(tmp, directory / "model.safetensors")
+    tmp = directory / ".config.json.tmp"
+    tmp.write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, directory / "config.json")
+    return directory
+
+
+def load_checkpoint(directory: str | os.PathLike) -> tuple[nn.Module, dict]:
+    """Rebuild a model saved by :func:`save_checkpoint`; returns ``(model, config)`` in eval mode."""
+    directory = Path(directory)
+    cfg_path = directory / "config.json"
+    if not cfg_path.is_file():
+        raise ConfigError(f"{directory}: not a scsampler checkpoint (no config.json)")
+    try:
+        config = json.loads(cfg_path.read_text())
+        model = create_model(config["model"], **config.get("model_kwargs", {}))
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ConfigError(f"{cfg_path}: unusable checkpoint config ({err})") from None
+    state = load_file(directory / "model.safetensors")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ConfigError(f"{directory}: weights do not match the config ({str(err).splitlines()[0]})") from None
+    return model.eval(), config
