@@ -47,14 +47,30 @@ def decode_clips(
     to ``size = (H, W)``. The result follows the order of ``indices``. Pass ``stats`` to learn
     how many frames were decoded; ``threads`` decoding threads (0: FFmpeg's choice).
     """
+    clips = [grid.clip("", int(i)) for i in indices]
+    return decode_intervals(
+        path, [(c.start, c.end) for c in clips], num_frames=num_frames, size=size, stats=stats, threads=threads
+    )
+
+
+def decode_intervals(
+    path: str | os.PathLike,
+    intervals,
+    *,
+    num_frames: int = 16,
+    size: tuple[int, int] = (112, 112),
+    stats: DecodeStats | None = None,
+    threads: int = 0,
+) -> torch.Tensor:
+    """Like :func:`decode_clips` for arbitrary ``[(start, end), ...]`` intervals in seconds
+    (e.g. the random 2 s training segments): uint8 ``(K, 3, T, H, W)`` in the order given."""
     path = os.fspath(path)
     stats = stats if stats is not None else DecodeStats()
-    wanted = [int(i) for i in indices]
+    wanted = [(Fraction(a), Fraction(b)) for a, b in intervals]
     h, w = size
     out = torch.empty((len(wanted), 3, num_frames, h, w), dtype=torch.uint8)
     if not wanted:
         return out
-    order = sorted(set(wanted))
     with open_container(path) as container:
         stream = _video_stream(container, path)
         if threads == 1:
@@ -63,22 +79,19 @@ def decode_clips(
         else:
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = threads
-        origin = _stream_start(stream)
-        tb = stream.time_base
-        reader = _FrameReader(container, stream, path, origin, tb, stats)
-        results: dict[int, np.ndarray] = {}
-        for index in order:
-            clip = grid.clip("", index)
-            times = grid.sample_times(clip, num_frames)
-            # Decoding forward is cheaper than seeking when the clip starts soon after where we are.
-            if reader.position is None or clip.start < reader.position or clip.start - reader.position > 2:
-                reader.seek(clip.start)
+        reader = _FrameReader(container, stream, path, _stream_start(stream), stream.time_base, stats)
+        results: dict[tuple[Fraction, Fraction], np.ndarray] = {}
+        for start, end in sorted(set(wanted)):
+            times = [start + j * (end - start) / num_frames for j in range(num_frames)]
+            # Decoding forward is cheaper than seeking when the interval starts soon after where we are.
+            if reader.position is None or start < reader.position or start - reader.position > 2:
+                reader.seek(start)
             before = stats.frames_decoded
-            results[index] = reader.sample(times, clip.end, (h, w), index)
+            results[(start, end)] = reader.sample(times, end, (h, w), f"interval {float(start):.2f}-{float(end):.2f} s")
             stats.clips += 1
             stats.per_clip_frames.append(stats.frames_decoded - before)
-        for k, index in enumerate(wanted):
-            out[k] = torch.from_numpy(results[index]).permute(3, 0, 1, 2)
+        for k, key in enumerate(wanted):
+            out[k] = torch.from_numpy(results[key]).permute(3, 0, 1, 2)
     return out
 
 
@@ -119,7 +132,7 @@ class _FrameReader:
         self.position = t
         return [t, frame, None]
 
-    def sample(self, times, end, size, index) -> np.ndarray:
+    def sample(self, times, end, size, what: str) -> np.ndarray:
         h, w = size
         out = np.empty((len(times), h, w, 3), dtype=np.uint8)
 
@@ -145,6 +158,6 @@ class _FrameReader:
             self.prev = item
         if filled < len(times):
             if self.prev is None or self.prev[0] < times[0]:
-                raise VideoError(self.path, f"clip {index} has no decodable frames (the video ends before it)")
+                raise VideoError(self.path, f"{what} has no decodable frames (the video ends before it)")
             out[filled:] = rgb(self.prev)  # the video ends inside the clip: hold its last frame
         return out
