@@ -1,0 +1,329 @@
+"""The benchmark generator: real decodable files laid out as documented, a timeline that follows the
+config, determinism, and classes that differ by motion over time but not by any one frame."""
+
+from __future__ import annotations
+
+import collections
+import csv
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from scsampler.cli.main import main
+from scsampler.data.synthetic import (
+    CLASS_NAMES,
+    KINDS,
+    PRESETS,
+    SyntheticConfig,
+    class_sound,
+    generate,
+    make_texture,
+    plan_dataset,
+    render_event_frames,
+    segments_record,
+)
+from scsampler.errors import ConfigError
+from scsampler.io.writer import write_video
+
+TINY = PRESETS["tiny"]
+# Two videos of 5-7 s: well under a second to generate.
+PAIR = dataclasses.replace(TINY, num_classes=2, train_per_class=1, test_per_class=0,
+                           duration_min_s=5.0, duration_median_s=6.0, duration_max_s=7.0)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tiny")
+    generate(TINY, out, seed=0, progress=False)
+    return out
+
+
+def read_manifest(root: Path) -> tuple[list[str], list[dict]]:
+    with open(root / "manifest.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# -- layout ------------------------------------------------------------------------------------
+def test_manifest_classes_and_config_agree(tiny):
+    classes = (tiny / "classes.txt").read_text().splitlines()
+    assert classes == list(TINY.classes) == list(CLASS_NAMES[:3])
+    header, rows = read_manifest(tiny)
+    assert header == ["path", "label", "split", "duration_s"]
+    assert len(rows) == TINY.num_videos == 9
+    for split, per_class in (("train", TINY.train_per_class), ("test", TINY.test_per_class)):
+        counts = collections.Counter(r["label"] for r in rows if r["split"] == split)
+        assert counts == {c: per_class for c in classes}
+    for r in rows:
+        assert r["path"].startswith("videos/") and (tiny / r["path"]).is_file()
+        assert TINY.duration_min_s <= float(r["duration_s"]) <= TINY.duration_max_s
+    assert sorted(p.name for p in (tiny / "videos").iterdir()) == sorted(Path(r["path"]).name for r in rows)  # no leftovers
+    cfg = json.loads((tiny / "config.json").read_text())
+    assert cfg["seed"] == 0 and SyntheticConfig.from_dict(cfg["config"]) == TINY
+
+
+def test_videos_are_h264_with_aac_mono_audio_of_the_stated_length(tiny):
+    _, rows = read_manifest(tiny)
+    for r in rows:
+        duration = float(r["duration_s"])
+        with av.open(str(tiny / r["path"])) as c:
+            v, a = c.streams.video[0], c.streams.audio[0]
+            assert v.codec_context.name == "h264"
+            assert (v.codec_context.width, v.codec_context.height) == (TINY.width, TINY.height)
+            assert v.average_rate == TINY.fps
+            assert a.codec_context.name == "aac" and a.rate == TINY.sample_rate and a.channels == 1
+            n_frames = sum(1 for _ in c.decode(video=0))
+        assert n_frames == round(duration * TINY.fps)
+        with av.open(str(tiny / r["path"])) as c:
+            n_samples = sum(f.samples for f in c.decode(audio=0))
+        assert abs(n_samples / TINY.sample_rate - duration) < 0.15  # AAC pads to 1024-sample frames
+
+
+# -- the timeline ----------------------------------------------------------------------------------
+def check_segments(entry: dict, label: str, duration: float, cfg: SyntheticConfig) -> None:
+    assert entry["label"] == label and entry["duration_s"] == pytest.approx(duration)
+    segs = entry["segments"]
+    assert [s["start_s"] for s in segs] == sorted(s["start_s"] for s in segs)
+    for s in segs:
+        assert 0 <= s["start_s"] < s["end_s"] <= duration
+        assert s["kind"] in KINDS and s["class"] in cfg.classes
+        # Salient and masked show the video's own action; the other two mislead with another class.
+        assert (s["class"] == label) == (s["kind"] in ("salient", "masked"))
+    for a, b in zip(segs, segs[1:]):
+        assert a["end_s"] <= b["start_s"]
+    salient = sum(s["end_s"] - s["start_s"] for s in segs if s["kind"] == "salient")
+    assert salient > 0
+    share = salient / duration
+    assert cfg.salient_fraction - cfg.salient_fraction_spread - 0.01 <= share <= cfg.salient_fraction + cfg.salient_fraction_spread + 0.01
+    shots = entry["background"]
+    assert shots[0]["start_s"] == 0 and shots[-1]["end_s"] == pytest.approx(duration)
+    assert all(a["end_s"] == b["start_s"] for a, b in zip(shots, shots[1:]))
+
+
+def test_segments_json_lists_every_video_with_a_minority_of_salient_time(tiny):
+    segments = json.loads((tiny / "segments.json").read_text())
+    _, rows = read_manifest(tiny)
+    assert set(segments) == {r["path"] for r in rows}
+    for r in rows:
+        check_segments(segments[r["path"]], r["label"], float(r["duration_s"]), TINY)
+    kinds = collections.Counter(s["kind"] for e in segments.values() for s in e["segments"])
+    assert set(kinds) == set(KINDS)  # tiny's rates put every distractor kind somewhere
+
+
+def test_default_plan_is_long_tailed_with_salient_minority_at_varied_positions():
+    cfg = PRESETS["default"]
+    specs = plan_dataset(cfg, seed=0)
+    assert cfg.num_classes >= 10 and len(specs) == cfg.num_videos >= 200
+    durations = np.array([s.n_frames / cfg.fps for s in specs])
+    assert 0.75 <= np.mean((durations >= 60) & (durations <= 300)) < 1  # mostly 1-5 min ...
+    assert np.sum(durations > 300) >= 3 and durations.max() <= cfg.duration_max_s  # ... a few longer
+    shares, centres = [], []
+    for s in specs:
+        entry = segments_record(s, cfg)
+        check_segments(entry, CLASS_NAMES[s.label], s.n_frames / cfg.fps, cfg)
+        sal = [x for x in entry["segments"] if x["kind"] == "salient"]
+        shares.append(sum(x["end_s"] - x["start_s"] for x in sal) / entry["duration_s"])
+        centres += [(x["start_s"] + x["end_s"]) / 2 / entry["duration_s"] for x in sal]
+    assert abs(np.mean(shares) - cfg.salient_fraction) < 0.01
+    # Salient segments anywhere in the video: relative positions spread over [0, 1].
+    assert np.histogram(centres, bins=5, range=(0, 1))[0].min() > 0.1 * len(centres)
+
+
+def test_plan_is_a_function_of_the_seed():
+    assert plan_dataset(TINY, seed=0) == plan_dataset(TINY, seed=0)
+    assert plan_dataset(TINY, seed=0) != plan_dataset(TINY, seed=1)
+
+
+def test_same_seed_same_files_with_one_or_two_workers_and_other_seed_differs(tmp_path):
+    generate(PAIR, tmp_path / "a", seed=0, progress=False)
+    generate(PAIR, tmp_path / "b", seed=0, workers=2, progress=False)
+    generate(PAIR, tmp_path / "c", seed=1, progress=False)
+    a, b, c = files(tmp_path / "a"), files(tmp_path / "b"), files(tmp_path / "c")
+    assert a == b  # manifest, segments and the video bytes (x264 on one thread)
+    assert a["manifest.csv"] != c["manifest.csv"] and a["segments.json"] != c["segments.json"]
+    assert a["videos/train_00000.mp4"] != c["videos/train_00000.mp4"]
+
+
+def test_rerun_keeps_finished_videos_redoes_missing_and_refuses_another_seed(tmp_path):
+    generate(PAIR, tmp_path, seed=0, progress=False)
+    first = files(tmp_path)
+    done, missing = tmp_path / "videos/train_00000.mp4", tmp_path / "videos/train_00001.mp4"
+    mtime = done.stat().st_mtime_ns
+    missing.unlink()
+    (tmp_path / "videos/train_00001.partial.mp4").write_bytes(b"half a video")  # as a killed run leaves
+    generate(PAIR, tmp_path, seed=0, progress=False)
+    assert done.stat().st_mtime_ns == mtime
+    assert files(tmp_path) == first  # the partial file is gone, the missing video is back, identical
+    with pytest.raises(ConfigError, match="another config or seed"):
+        generate(PAIR, tmp_path, seed=1, progress=False)
+
+
+def test_mpeg4_codec(tmp_path):
+    generate(dataclasses.replace(PAIR, codec="mpeg4"), tmp_path, progress=False)
+    with av.open(str(tmp_path / "videos/train_00000.mp4")) as c:
+        assert c.streams.video[0].codec_context.name == "mpeg4"
+        assert c.streams.audio[0].rate == PAIR.sample_rate
+        assert sum(1 for _ in c.decode(video=0)) >= 5 * PAIR.fps
+
+
+# -- classes: motion over time, not one frame's look ---------------------------------------------
+def sprite_tracks(frames: np.ndarray, bg_value: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Centroid x, y, area and orientation (radians, mod pi) of the non-background pixels."""
+    mask = np.any(frames != bg_value, axis=-1)  # (T, H, W)
+    ys, xs = np.mgrid[0 : frames.shape[1], 0 : frames.shape[2]]
+    area = mask.sum(axis=(1, 2)).astype(float)
+    cx = (mask * xs).sum(axis=(1, 2)) / area
+    cy = (mask * ys).sum(axis=(1, 2)) / area
+    mu20 = (mask * (xs - cx[:, None, None]) ** 2).sum(axis=(1, 2))
+    mu02 = (mask * (ys - cy[:, None, None]) ** 2).sum(axis=(1, 2))
+    mu11 = (mask * (xs - cx[:, None, None]) * (ys - cy[:, None, None])).sum(axis=(1, 2))
+    return cx, cy, area, 0.5 * np.arctan2(2 * mu11, mu20 - mu02)
+
+
+def render(motion: str, seed: int, n_frames: int) -> np.ndarray:
+    frames, _ = render_event_frames(motion, appearance_seed=seed, motion_seed=seed, n_frames=n_frames, sprite_px=30)
+    return frames
+
+
+def direction(motion: str, frames: np.ndarray) -> float:
+    """A signed statistic of the trajectory that direction pairs must disagree on."""
+    cx, cy, area, theta = sprite_tracks(frames)
+    if motion.startswith("move"):
+        return float(np.median(np.diff(cx)))
+    if motion.startswith("circle"):  # cross product around the path's centre: > 0 is clockwise on screen
+        x, y = cx - cx.mean(), cy - cy.mean()
+        return float(np.median(x[:-1] * y[1:] - y[:-1] * x[1:]))
+    if motion in ("grow", "shrink"):
+        return float(np.median(np.diff(area)))
+    dtheta = np.mod(np.diff(theta) + np.pi / 2, np.pi) - np.pi / 2  # orientation is defined mod pi
+    return float(np.median(dtheta))
+
+
+@pytest.mark.parametrize("pair", [("move_right", "move_left"), ("circle_cw", "circle_ccw"), ("grow", "shrink"), ("spin_cw", "spin_ccw")])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_direction_pairs_differ_over_time_but_not_in_single_frame_statistics(pair, seed):
+    n = 64 if pair[0] == "grow" else 16  # grow/shrink: several ~1.3 s sawtooth periods
+    a, b = render(pair[0], seed, n), render(pair[1], seed, n)
+    # One frame: the same look, the same set of per-frame mean colours.
+    mean_a, mean_b = np.sort(a.mean(axis=(1, 2, 3))), np.sort(b.mean(axis=(1, 2, 3)))
+    spread = a.mean(axis=(1, 2, 3)).std() + np.abs(mean_a - 128).mean()
+    assert spread > 0.1  # the sprite is there
+    assert np.abs(mean_a.mean() - mean_b.mean()) < 0.15 * spread
+    # Over time: opposite directions.
+    da, db = direction(pair[0], a), direction(pair[1], b)
+    assert da > 0 > db, (da, db)
+    if pair[0] == "move_right":  # left to right: increasing centroid x
+        cx = sprite_tracks(a)[0]
+        assert np.corrcoef(np.arange(n), cx)[0, 1] > 0.95
+
+
+def test_every_class_moves_and_sprites_look_alike_across_classes():
+    looks = []
+    for motion in CLASS_NAMES:
+        frames = render(motion, 7, 32)
+        changed = np.any(frames[1:] != frames[:-1], axis=-1).mean()  # share of pixels changing per frame
+        assert changed > 0.003, motion
+        looks.append(frames[np.any(frames != 128, axis=-1)].mean(axis=0))  # mean RGB of the sprite's pixels
+    # Same appearance seed: the sprite's colours are the same whatever the class.
+    assert np.ptp(np.array(looks), axis=0).max() < 2
+
+
+def test_h264_motion_vectors_follow_the_sprite(tmp_path):
+    bg = make_texture(np.random.default_rng(5), 128, 160)
+    means = {}
+    for motion in ("move_right", "move_left"):
+        frames, _ = render_event_frames(motion, appearance_seed=1, motion_seed=2, n_frames=32, sprite_px=36, background=bg)
+        path = tmp_path / f"{motion}.mp4"
+        write_video(path, frames, fps=16, threads=1)
+        dx = []
+        with av.open(str(path)) as c:
+            stream = c.streams.video[0]
+            stream.codec_context.options = {"flags2": "+export_mvs"}
+            for frame in c.decode(stream):
+                side = frame.side_data.get("MOTION_VECTORS")
+                if side is not None:
+                    mv = side.to_ndarray()
+                    mv = mv[(mv["motion_x"] != 0) | (mv["motion_y"] != 0)]  # the blocks that moved
+                    dx += list(mv["dst_x"] - mv["src_x"])  # content displacement, px
+        means[motion] = np.mean(dx)
+    assert means["move_right"] > 1 and means["move_left"] < -1
+
+
+# -- sound -----------------------------------------------------------------------------------------
+def pitch_track(x: np.ndarray, sr: int, hop: int = 160) -> tuple[np.ndarray, np.ndarray]:
+    frames = np.lib.stride_tricks.sliding_window_view(x, 512)[::hop] * np.hanning(512)
+    spec = np.abs(np.fft.rfft(frames, axis=1))
+    return np.fft.rfftfreq(512, 1 / sr)[spec.argmax(axis=1)], spec.max(axis=1)
+
+
+@pytest.mark.parametrize("cls", [0, 1, 2, 3])
+def test_class_sound_has_its_pitch_and_chirp_direction(cls):
+    sr = 16000
+    x = class_sound(cls, 3 * sr, sr, np.random.default_rng(cls))
+    assert np.sqrt(np.mean(x**2)) == pytest.approx(1, rel=1e-3)
+    freq, energy = pitch_track(x, sr)
+    on = energy > 0.3 * energy.max()
+    from scsampler.data.synthetic import ACTIONS
+    action = ACTIONS[cls]
+    assert abs(np.median(freq[on]) / action.pitch_hz - 1) < 0.2
+    steps = np.diff(freq)[on[:-1] & on[1:]]
+    steps = steps[(steps != 0) & (np.abs(steps) < 0.2 * action.pitch_hz)]  # within a pulse, not across two
+    assert np.mean(np.sign(steps) == action.chirp) > 0.8
+
+
+# -- config and CLI --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"num_classes": 1}, {"num_classes": 17}, {"salient_fraction": 0.5}, {"salient_fraction_spread": 0.3},
+        {"width": 161}, {"codec": "vp9"}, {"sample_rate": 12345}, {"train_per_class": 0, "test_per_class": 0},
+        {"duration_min_s": 50.0, "duration_median_s": 40.0}, {"glimpse_s": (2.0, 1.0)}, {"pan_prob": 0.8, "flicker_prob": 0.5},
+    ],
+)
+def test_bad_config_raises_config_error(change):
+    with pytest.raises(ConfigError):
+        dataclasses.replace(TINY, **change)
+
+
+def test_presets_sizes():
+    assert PRESETS["tiny"].num_videos <= 12 and PRESETS["tiny"].duration_max_s <= 20
+    small = PRESETS["small"]
+    assert (small.num_classes, small.train_per_class, small.test_per_class) == (6, 8, 4)
+    default = PRESETS["default"]
+    assert default.num_classes >= 10 and default.num_videos >= 200
+
+
+def test_cli_applies_overrides_and_reports_errors_in_one_line(tmp_path, capsys):
+    out = tmp_path / "cli"
+    argv = ["generate", "--preset", "tiny", "--out", str(out), "--seed", "5", "--classes", "2", "--train-per-class", "1",
+            "--test-per-class", "0", "--duration-median", "9", "--duration-max", "10", "--codec", "mpeg4", "--no-progress"]
+    assert main(argv) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["seed"] == 5 and cfg["config"]["num_classes"] == 2 and cfg["config"]["codec"] == "mpeg4"
+    assert len(read_manifest(out)[1]) == 2
+    capsys.readouterr()
+    assert main(["generate", "--preset", "tiny", "--out", str(tmp_path / "x"), "--salient-fraction", "0.7"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["scsampler generate: error: salient fraction must stay in (0, 0.5) (a minority), got [0.65, 0.75]"]
+    assert main(["generate", "--preset", "tiny", "--out", str(tmp_path / "x"), "--workers", "0"]) == 2
+
+
+@pytest.mark.slow
+def test_small_preset_generates(tmp_path):
+    cfg = dataclasses.replace(PRESETS["small"], train_per_class=1, test_per_class=1)
+    manifest = generate(cfg, tmp_path, seed=0, workers=2, progress=False)
+    _, rows = read_manifest(tmp_path)
+    assert manifest == tmp_path / "manifest.csv" and len(rows) == 12
+    segments = json.loads((tmp_path / "segments.json").read_text())
+    for r in rows:
+        check_segments(segments[r["path"]], r["label"], float(r["duration_s"]), cfg)
+    assert math.isclose(sum(float(r["duration_s"]) for r in rows) / len(rows), 36, rel_tol=0.35)
