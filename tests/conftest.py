@@ -83,3 +83,26 @@ def media(tmp_path_factory) -> dict[str, Path]:
     out["directory"] = d / "a_folder.mp4"
     out["directory"].mkdir()
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """The `tiny` preset of the benchmark generator, generated once per session."""
+    from scsampler.data.synthetic import PRESETS, generate
+
+    out = tmp_path_factory.mktemp("tiny_data")
+    generate(PRESETS["tiny"], out, seed=0, workers=1, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tiny_data, tmp_path_factory) -> Path:
+    """A tiny clip classifier trained briefly on `tiny_data` (a run directory)."""
+    from scsampler.engine.classifier import ClassifierTrainConfig, fit
+
+    run = tmp_path_factory.mktemp("tiny_classifier")
+    config = ClassifierTrainConfig(
+        data=str(tiny_data), out=str(run), model="classifier_tiny", frames=4, resize=(32, 40), crop=(32, 32),
+        segments_per_video=6, epochs=6, batch_size=8, lr=5e-3,
+    )
+    return fit(config, progress=False)

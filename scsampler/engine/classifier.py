@@ -1,0 +1,224 @@
+"""Training a clip classifier with the paper's protocol (Appendix A, after Tran et al. 2018): from
+every training video, N random 2-second segments labelled with the video's label; each training
+step takes one clip at a random offset inside a segment, randomly cropped.
+
+The segments are decoded once, at the classifier's decode size, into ``segments.npy`` in the run
+directory (reused by a rerun with the same data and settings); training never touches the video
+files again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from scsampler.data.classes import dataset_paths, read_classes, write_classes
+from scsampler.data.manifest import ManifestEntry, read_manifest
+from scsampler.errors import ConfigError, ScsamplerError
+from scsampler.io.decode import decode_intervals
+from scsampler.io.video import probe
+from scsampler.models.classifier import ClipTransform
+from scsampler.models.registry import create_model, list_models
+from scsampler.models.weights import load_weights, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClassifierTrainConfig:
+    data: str                                  # data directory (manifest.csv + classes.txt) or a manifest
+    out: str                                   # run directory
+    model: str = "r2plus1d_18"
+    frames: int = 8                            # T frames per clip, spread over the clip's 1 s
+    resize: tuple[int, int] = (64, 80)         # decode size (H, W)
+    crop: tuple[int, int] = (64, 64)           # classifier input (H, W)
+    clip_frames: int = 16                      # the clip grid: clip_frames at fps = 1 s
+    fps: int = 16
+    segments_per_video: int = 10
+    segment_s: float = 2.0
+    epochs: int = 10
+    batch_size: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    pretrained: str | None = None              # a local torchvision state dict to start from
+    model_kwargs: dict = field(default_factory=dict)
+
+    def transform(self) -> ClipTransform:
+        return ClipTransform(frames=self.frames, resize=tuple(self.resize), crop=tuple(self.crop))
+
+
+def sample_segments(entries: list[ManifestEntry], n: int, length_s: float, seed: int) -> list[list[tuple[Fraction, Fraction]]]:
+    """``n`` random ``length_s`` segments per video (their own RNG per video: adding a video does not
+    move the others' segments). A video shorter than a segment gets one segment covering it."""
+    out = []
+    length = Fraction(length_s).limit_denominator(1000)
+    for entry in entries:
+        duration = Fraction(entry.duration_s).limit_denominator(1000) if entry.duration_s else probe(entry.path).duration
+        rng = np.random.default_rng([seed, int(hashlib.blake2b(entry.video_id.encode(), digest_size=4).hexdigest(), 16)])
+        room = duration - length
+        if room <= 0:
+            out.append([(Fraction(0), duration)])
+            continue
+        # Start times on a 1/16 s grid, drawn without regard to each other (segments may overlap).
+        starts = sorted(Fraction(int(s * 16), 16) for s in rng.uniform(0, float(room), n))
+        out.append([(s, s + length) for s in starts])
+    return out
+
+
+def decode_segments(
+    config: ClassifierTrainConfig, entries, label_indices: list[int], segments, run: Path, progress: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """All segments' frames, ``(S, 3, F, H, W)`` uint8 with ``F = segment_s * fps``, and labels ``(S,)``.
+    Cached in the run directory by a key of the inputs and settings."""
+    n_frames = int(round(config.segment_s * config.fps))
+    key = hashlib.blake2b(
+        json.dumps([[e.video_id, y, [(str(a), str(b)) for a, b in s]] for e, y, s in zip(entries, label_indices, segments)]
+                   + [n_frames, list(config.resize)]).encode(),
+        digest_size=8,
+    ).hexdigest()
+    frames_path, labels_path = run / f"segments-{key}.npy", run / f"segment-labels-{key}.npy"
+    if frames_path.exists() and labels_path.exists():
+        log.info("reusing decoded training segments %s", frames_path.name)
+        return np.load(frames_path, mmap_mode="r"), np.load(labels_path)
+    total = sum(len(s) for s in segments)
+    h, w = config.resize
+    tmp = run / f".segments-{key}.npy.tmp"
+    frames = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(total, 3, n_frames, h, w))
+    labels = np.zeros(total, dtype=np.int64)
+    k = 0
+    jobs = list(zip(entries, label_indices, segments))
+    for entry, y, segs in tqdm(jobs, desc="decode segments", unit="video", disable=not progress):
+        clips = decode_intervals(entry.path, segs, num_frames=n_frames, size=(h, w))
+        frames[k : k + len(segs)] = clips.numpy()
+        labels[k : k + len(segs)] = y
+        k += len(segs)
+    frames.flush()
+    del frames
+    tmp.rename(frames_path)
+    np.save(labels_path, labels)
+    return np.load(frames_path, mmap_mode="r"), labels
+
+
+def clip_batch(segments: np.ndarray, idx: np.ndarray, config: ClassifierTrainConfig, rng: np.random.Generator) -> torch.Tensor:
+    """One clip per segment at a random offset: ``frames`` samples spread over ``clip_frames``
+    frames of the segment (the same spacing the grid's clips get at test time)."""
+    seg_len = segments.shape[2]
+    step = config.clip_frames / config.frames
+    span = config.clip_frames
+    out = np.empty((len(idx), 3, config.frames, *segments.shape[3:]), dtype=np.uint8)
+    for j, i in enumerate(idx):
+        off = int(rng.integers(0, max(1, seg_len - span + 1)))
+        t = np.minimum(off + (np.arange(config.frames) * step).astype(int), seg_len - 1)
+        out[j] = segments[i][:, t]
+    return torch.from_numpy(out)
+
+
+def train_one_epoch(model, segments, labels, config, transform, optimizer, scheduler, rng, gen) -> dict:
+    model.train()
+    order = rng.permutation(len(labels))
+    total_loss, correct, seen = 0.0, 0, 0
+    for b in range(0, len(order), config.batch_size):
+        idx = np.sort(order[b : b + config.batch_size])  # sorted: sequential reads of the memmap
+        x = transform(clip_batch(segments, idx, config, rng), train=True, generator=gen)
+        y = torch.from_numpy(labels[idx])
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total_loss += loss.item() * len(idx)
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(idx)
+    return {"loss": total_loss / seen, "clip_accuracy": correct / seen}
+
+
+def fit(config: ClassifierTrainConfig, *, progress: bool = True) -> Path:
+    """Train and save ``<out>/model.safetensors`` + ``config.json`` + ``curve.json``; returns ``out``."""
+    if config.model not in list_models("classifier"):
+        raise ConfigError(f"unknown classifier {config.model!r}; known: {', '.join(list_models('classifier'))}")
+    run = Path(config.out)
+    run.mkdir(parents=True, exist_ok=True)
+    manifest, classes_path = dataset_paths(config.data)
+    entries = read_manifest(manifest, split="train")
+    classes = read_classes(classes_path) if classes_path.exists() else sorted({e.label for e in entries if e.label})
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted({e.label for e in entries} - set(index))
+    if not entries:
+        raise ConfigError(f"{manifest}: no videos in the train split")
+    if unknown:
+        raise ConfigError(f"{manifest}: labels not in the class list: {', '.join(map(str, unknown[:5]))}")
+    label_indices = [index[e.label] for e in entries]
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    t0 = time.perf_counter()
+    segments = sample_segments(entries, config.segments_per_video, config.segment_s, config.seed)
+    frames, labels = decode_segments(config, entries, label_indices, segments, run, progress)
+    decode_s = time.perf_counter() - t0
+
+    model_kwargs = {"num_classes": len(classes), **config.model_kwargs}
+    model = create_model(config.model, **model_kwargs)
+    if config.pretrained:
+        load_weights(model, config.pretrained)
+    transform = config.transform()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps = config.epochs * math.ceil(len(labels) / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=steps, pct_start=0.15)
+    curve = []
+    bar = tqdm(range(config.epochs), desc=f"train {config.model}", unit="epoch", disable=not progress)
+    for epoch in bar:
+        t = time.perf_counter()
+        stats = train_one_epoch(model, frames, labels, config, transform, optimizer, scheduler, rng, gen)
+        stats.update(epoch=epoch + 1, seconds=time.perf_counter() - t)
+        curve.append(stats)
+        log.info("epoch %d: loss %.3f, clip accuracy %.3f (%.0f s)", epoch + 1, stats["loss"], stats["clip_accuracy"], stats["seconds"])
+        bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['clip_accuracy']:.2f}")
+    saved = {
+        "model": config.model,
+        "model_kwargs": model_kwargs,
+        "transform": transform.to_json(),
+        "grid": {"clip_frames": config.clip_frames, "fps": config.fps},
+        "classes": classes,
+        "train": asdict(config),
+        "seconds": {"decode_segments": decode_s, "train": sum(c["seconds"] for c in curve)},
+    }
+    save_checkpoint(run, model, saved)
+    write_classes(run / "classes.txt", classes)
+    (run / "curve.json").write_text(json.dumps(curve, indent=1) + "\n")
+    plot_curve(curve, run / "curve.png")
+    return run
+
+
+def plot_curve(curve: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    epochs = [c["epoch"] for c in curve]
+    ax.plot(epochs, [c["loss"] for c in curve], "o-", label="loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    ax2 = ax.twinx()
+    ax2.plot(epochs, [c["clip_accuracy"] for c in curve], "s--", color="tab:orange", label="clip accuracy")
+    ax2.set_ylabel("clip accuracy (train)")
+    ax2.set_ylim(0, 1)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

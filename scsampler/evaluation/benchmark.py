@@ -1,0 +1,243 @@
+"""The benchmark: every selection strategy on the same test videos, in one run, accuracy and cost side by side.
+
+Stages (each cached, each timed):
+
+1. dense scores: the classifier's probabilities for every clip of the test split (and of the train
+   split when the empirical strategy needs the oracle's positions there);
+2. accuracy: for each strategy and K, the video prediction is the mean of the selected clips'
+   probabilities, read from the dense scores (the classifier is deterministic, so this equals
+   classifying just those clips; a test checks it);
+3. timing: on ``timing_videos`` test videos, each strategy runs the way a user runs it (probe,
+   select, decode the chosen clips only, classify) and every stage and decoded frame is counted.
+
+Writes ``results.json`` and, generated from it, ``results.md`` and the plots.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scsampler.data.classes import dataset_paths
+from scsampler.data.manifest import read_manifest
+from scsampler.errors import ConfigError
+from scsampler.evaluation.classifier import ClipClassifier, load_classifier
+from scsampler.evaluation.dense import dense_scores
+from scsampler.evaluation.metrics import aggregate, salient_overlap, salient_share, topk_correct
+from scsampler.io.decode import DecodeStats
+from scsampler.io.video import probe
+from scsampler.selection import fit_position_prior, get_strategy, select_oracle
+
+log = logging.getLogger(__name__)
+
+BASELINES = ("random", "uniform", "empirical", "front", "center", "end", "dense", "oracle")
+
+
+@dataclass
+class BenchmarkConfig:
+    data: str
+    classifier: str
+    out: str
+    strategies: tuple[str, ...] = BASELINES
+    ks: tuple[int, ...] = (1, 2, 5, 10, 20)
+    cache: str | None = None            # default: <out>/cache
+    timing_videos: int = 8
+    timing_k: int = 10
+    random_trials: int = 5
+    prior_bins: int = 20
+    seed: int = 0
+
+
+class StageTimer:
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str):
+        timer = self
+
+        class _Stage:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+                log.info("stage %s ...", name)
+
+            def __exit__(self, *exc):
+                timer.seconds[name] = timer.seconds.get(name, 0.0) + time.perf_counter() - self.t0
+                log.info("stage %s: %.1f s", name, timer.seconds[name])
+
+        return _Stage()
+
+
+def select(strategy: str, num_clips: int, k: int, *, probs: torch.Tensor, label: int, generator, prior) -> torch.Tensor:
+    """The clips ``strategy`` picks. Only the oracle looks at the true label's probabilities."""
+    scores = probs[:, label] if strategy == "oracle" else None
+    return get_strategy(strategy)(num_clips, k, scores=scores, generator=generator, prior=prior)
+
+
+def evaluate_accuracy(config, classifier, test, dense, segments, priors) -> list[dict]:
+    """One row per (strategy, K): accuracy, clips classified, localisation, GFLOPs per video."""
+    index = {c: i for i, c in enumerate(classifier.classes)}
+    clip_s = float(classifier.grid.clip_duration)
+    gflops_clip = classifier.flops_per_clip() / 1e9
+    rows = []
+    for strategy in config.strategies:
+        ks = [0] if strategy == "dense" else list(config.ks)
+        trials = config.random_trials if strategy == "random" else 1
+        for k in ks:
+            top1, top5, clips, overlap = [], [], [], []
+            for trial in range(trials):
+                gen = torch.Generator().manual_seed(config.seed * 1000 + trial)
+                for entry in test:
+                    probs = dense[entry.video_id].probs
+                    label = index[entry.label]
+                    idx = select(strategy, len(probs), k, probs=probs, label=label, generator=gen, prior=priors.get(k))
+                    video = aggregate(probs, idx)
+                    top1.append(topk_correct(video, label, 1))
+                    top5.append(topk_correct(video, label, 5))
+                    clips.append(len(idx))
+                    if entry.video_id in segments:
+                        overlap.append(salient_overlap(idx, clip_s, segments[entry.video_id]["segments"]))
+            per_trial = np.array(top1, dtype=float).reshape(trials, -1).mean(axis=1)
+            rows.append({
+                "strategy": strategy,
+                "k": k if strategy != "dense" else None,
+                "top1": float(np.mean(top1)),
+                "top1_std_over_trials": float(per_trial.std()) if trials > 1 else None,
+                "top5": float(np.mean(top5)),
+                "clips_per_video": float(np.mean(clips)),
+                "classifier_gflops_per_video": float(np.mean(clips)) * gflops_clip,
+                "cheap_gflops_per_video": 0.0,
+                "salient_fraction_of_chosen": float(np.mean(overlap)) if overlap else None,
+            })
+    return rows
+
+
+def run_pipeline(strategy: str, k: int, classifier: ClipClassifier, entry, label: int, *, generator, prior) -> dict:
+    """One video through a baseline strategy the way a user runs it: seconds per stage, frames
+    decoded and the predicted class. Nothing precomputed is used."""
+    t0 = time.perf_counter()
+    num_clips = classifier.grid.num_clips(probe(entry.path).duration)  # baselines need only the length
+    t1 = time.perf_counter()
+    if strategy == "oracle":
+        # The oracle needs the true-class probability of every clip: it costs dense evaluation.
+        chosen = torch.arange(num_clips)
+    else:
+        chosen = select(strategy, num_clips, k, probs=None, label=label, generator=generator, prior=prior)
+    t2 = time.perf_counter()
+    stats = DecodeStats()
+    rgb = classifier.decode(entry.path, chosen.tolist(), stats)
+    t3 = time.perf_counter()
+    probs = classifier.probabilities(rgb)
+    if strategy == "oracle":
+        probs = probs[select_oracle(num_clips, k, scores=probs[:, label])]
+    video = probs.mean(dim=0)
+    t4 = time.perf_counter()
+    return {
+        "seconds": {"cheap": t1 - t0, "selection": t2 - t1, "decode": t3 - t2, "classify": t4 - t3},
+        "frames_decoded": stats.frames_decoded,
+        "clips_decoded": len(chosen),
+        "prediction": int(video.argmax()),
+    }
+
+
+def time_pipeline(config, classifier: ClipClassifier, test, priors) -> list[dict]:
+    """Each strategy at ``timing_k`` as a user runs it, on the first ``timing_videos`` test videos:
+    per-video wall time of each stage and the frames actually decoded. Strategies take turns on each
+    video, so a change in the machine's load affects them alike; the first video is run once
+    untimed to warm up the decoder and the convolution kernels."""
+    index = {c: i for i, c in enumerate(classifier.classes)}
+    videos = test[: config.timing_videos]
+    k = config.timing_k
+    totals = {s: {"cheap": 0.0, "selection": 0.0, "decode": 0.0, "classify": 0.0, "frames": 0, "clips": 0} for s in config.strategies}
+    gens = {s: torch.Generator().manual_seed(config.seed) for s in config.strategies}
+    for n, entry in enumerate([videos[0]] + videos if videos else []):
+        for strategy in config.strategies:
+            r = run_pipeline(strategy, k, classifier, entry, index[entry.label], generator=gens[strategy], prior=priors.get(k))
+            if n == 0:
+                continue  # warm-up
+            t = totals[strategy]
+            for key, v in r["seconds"].items():
+                t[key] += v
+            t["frames"] += r["frames_decoded"]
+            t["clips"] += r["clips_decoded"]
+    rows = []
+    m = max(1, len(videos))
+    for strategy, t in totals.items():
+        per_video = {key: t[key] / m for key in ("cheap", "selection", "decode", "classify")}
+        rows.append({
+            "strategy": strategy,
+            "k": None if strategy == "dense" else k,
+            "videos": len(videos),
+            "seconds_per_video": per_video,
+            "total_seconds_per_video": sum(per_video.values()),
+            "frames_decoded_per_video": t["frames"] / m,
+            "clips_decoded_per_video": t["clips"] / m,
+        })
+    return rows
+
+
+def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = Path(config.cache) if config.cache else out / "cache"
+    unknown = [s for s in config.strategies if s not in BASELINES]
+    if unknown:
+        raise ConfigError(f"unknown strategies: {', '.join(unknown)}; known: {', '.join(BASELINES)}")
+    timer = StageTimer()
+    manifest, _ = dataset_paths(config.data)
+    classifier = load_classifier(config.classifier)
+    test = read_manifest(manifest, split="test")
+    if not test:
+        raise ConfigError(f"{manifest}: no videos in the test split")
+    seg_path = manifest.parent / "segments.json"
+    segments = json.loads(seg_path.read_text()) if seg_path.exists() else {}
+
+    with timer("dense_test"):
+        dense, errors = dense_scores(classifier, test, cache, progress=progress, desc="dense (test)")
+    test = [e for e in test if e.video_id in dense]
+    priors: dict[int, torch.Tensor] = {}
+    if "empirical" in config.strategies:
+        train = read_manifest(manifest, split="train")
+        with timer("dense_train"):
+            dense_train, train_errors = dense_scores(classifier, train, cache, progress=progress, desc="dense (train)")
+        errors.update(train_errors)
+        index = {c: i for i, c in enumerate(classifier.classes)}
+        for k in set(config.ks) | {config.timing_k}:
+            chosen = [
+                (len(r.probs), select_oracle(len(r.probs), k, scores=r.probs[:, index[e.label]]))
+                for e in train if (r := dense_train.get(e.video_id)) is not None
+            ]
+            priors[k] = fit_position_prior(chosen, bins=config.prior_bins)
+    with timer("accuracy"):
+        rows = evaluate_accuracy(config, classifier, test, dense, segments, priors)
+    with timer("timing"):
+        timing = time_pipeline(config, classifier, test, priors)
+    clip_s = float(classifier.grid.clip_duration)
+    lengths = [len(dense[e.video_id].probs) for e in test]
+    results = {
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
+        "classifier": {
+            "name": classifier.name,
+            "transform": classifier.transform.to_json(),
+            "gflops_per_clip": classifier.flops_per_clip() / 1e9,
+            "train": classifier.config.get("train"),
+        },
+        "test_videos": len(test),
+        "mean_clips_per_video": float(np.mean(lengths)),
+        "salient_share_of_clips": float(np.mean([salient_share(n, clip_s, segments[e.video_id]["segments"]) for e, n in zip(test, lengths) if e.video_id in segments])) if segments else None,
+        "rows": rows,
+        "timing": timing,
+        "errors": errors,
+        "stage_seconds": timer.seconds,
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    from scsampler.evaluation.report import write_report
+
+    write_report(results, out)
+    return results

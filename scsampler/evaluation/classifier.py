@@ -1,0 +1,110 @@
+"""A clip classifier ready to run on decoded clips: model + input transform + clip grid + classes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from scsampler.data.classes import read_classes
+from scsampler.io.decode import DecodeStats, decode_clips
+from scsampler.io.grid import ClipGrid
+from scsampler.models.classifier import ClipTransform
+from scsampler.models.registry import create_model
+from scsampler.models.weights import load_checkpoint, load_weights
+
+
+@dataclass
+class ClipClassifier:
+    model: nn.Module
+    transform: ClipTransform
+    grid: ClipGrid
+    classes: list[str]
+    name: str                      # e.g. "r2plus1d_18"
+    key: str                       # identity of the weights and settings, for caches
+    batch_size: int = 32
+    config: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @torch.inference_mode()
+    def probabilities(self, clips: torch.Tensor) -> torch.Tensor:
+        """uint8 ``(K, 3, T, H, W)`` decoded clips -> ``(K, C)`` softmax probabilities, in batches
+        (batch 1 is a slow path for 3D convolutions on CPU)."""
+        self.model.eval()
+        out = [torch.softmax(self.model(self.transform(clips[i : i + self.batch_size])), dim=1) for i in range(0, len(clips), self.batch_size)]
+        return torch.cat(out) if out else torch.zeros(0, self.num_classes)
+
+    def decode(self, path, indices, stats: DecodeStats | None = None) -> torch.Tensor:
+        """The RGB frames this classifier needs for clips ``indices`` of ``path``."""
+        return decode_clips(path, indices, grid=self.grid, num_frames=self.transform.frames, size=self.transform.resize, stats=stats)
+
+    def classify_clips(self, path, indices, stats: DecodeStats | None = None, chunk: int = 64) -> torch.Tensor:
+        """Decode and classify clips ``indices`` (in chunks, so memory stays bounded): ``(K, C)``."""
+        indices = list(indices)
+        parts = [self.probabilities(self.decode(path, indices[i : i + chunk], stats)) for i in range(0, len(indices), chunk)]
+        return torch.cat(parts) if parts else torch.zeros(0, self.num_classes)
+
+    def flops_per_clip(self) -> int:
+        """Forward FLOPs of one clip, counted by ``torch.utils.flop_counter``."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        x = torch.zeros(1, 3, self.transform.frames, *self.transform.crop)
+        self.model.eval()
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            self.model(x)
+        return int(counter.get_total_flops())
+
+
+def _file_key(*parts: bytes) -> str:
+    h = hashlib.blake2b(digest_size=8)
+    for p in parts:
+        h.update(p)
+    return h.hexdigest()
+
+
+def load_classifier(checkpoint: str | os.PathLike, *, batch_size: int = 32) -> ClipClassifier:
+    """A classifier trained by ``scsampler train-classifier`` (a run directory)."""
+    checkpoint = Path(checkpoint)
+    model, config = load_checkpoint(checkpoint)
+    return ClipClassifier(
+        model=model,
+        transform=ClipTransform.from_json(config["transform"]),
+        grid=ClipGrid(**config.get("grid", {})),
+        classes=list(config["classes"]),
+        name=config["model"],
+        key=_file_key((checkpoint / "model.safetensors").read_bytes(), (checkpoint / "config.json").read_bytes()),
+        batch_size=batch_size,
+        config=config,
+    )
+
+
+def classifier_from_weights(
+    arch: str,
+    weights: str | os.PathLike | None,
+    classes: str | os.PathLike,
+    *,
+    transform: ClipTransform = ClipTransform(frames=16, resize=(128, 171), crop=(112, 112)),
+    grid: ClipGrid = ClipGrid(),
+    batch_size: int = 32,
+) -> ClipClassifier:
+    """A user's own classifier: a registered architecture, a local state-dict file (e.g. their
+    Kinetics-400 torchvision weights; ``None`` keeps random weights, for timing) and a class-name
+    file whose length sets the number of outputs."""
+    names = read_classes(classes)
+    model = create_model(arch, num_classes=len(names))
+    key = _file_key(arch.encode(), str(transform).encode())
+    if weights is not None:
+        missing = load_weights(model, weights, skip_mismatched_head=False)
+        if missing:
+            from scsampler.errors import ConfigError
+
+            raise ConfigError(f"{weights}: no values for {len(missing)} tensors of {arch} (first: {missing[0]})")
+        key = _file_key(key.encode(), Path(weights).read_bytes())
+    return ClipClassifier(model=model.eval(), transform=transform, grid=grid, classes=names, name=arch, key=key, batch_size=batch_size)

@@ -1,0 +1,128 @@
+"""Markdown tables and plots generated from a benchmark's ``results.json`` (never typed by hand)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _pct(x) -> str:
+    return "" if x is None else f"{100 * x:.1f}"
+
+
+def accuracy_table(results: dict, k: int | None = None) -> str:
+    """All strategies, one row per (strategy, K), or only ``k`` (plus dense) when given."""
+    lines = [
+        "| strategy | K | top-1 % | top-5 % | clips / video | classifier GFLOPs / video | chosen clips in salient segments % |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results["rows"]:
+        if k is not None and r["k"] not in (k, None):
+            continue
+        top1 = _pct(r["top1"])
+        if r.get("top1_std_over_trials"):
+            top1 += f" ± {100 * r['top1_std_over_trials']:.1f}"
+        lines.append(
+            f"| {r['strategy']} | {'all' if r['k'] is None else r['k']} | {top1} | {_pct(r['top5'])} | "
+            f"{r['clips_per_video']:.1f} | {r['classifier_gflops_per_video']:.1f} | {_pct(r['salient_fraction_of_chosen'])} |"
+        )
+    return "\n".join(lines)
+
+
+def timing_table(results: dict) -> str:
+    dense = next((t for t in results["timing"] if t["strategy"] == "dense"), None)
+    lines = [
+        "| strategy | K | probe + select s | RGB decode s | classify s | total s / video | frames decoded / video | speed-up vs dense |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for t in results["timing"]:
+        s = t["seconds_per_video"]
+        speed = f"{dense['total_seconds_per_video'] / t['total_seconds_per_video']:.1f}x" if dense else ""
+        lines.append(
+            f"| {t['strategy']} | {'all' if t['k'] is None else t['k']} | {s['cheap'] + s['selection']:.3f} | {s['decode']:.3f} | "
+            f"{s['classify']:.3f} | {t['total_seconds_per_video']:.3f} | {t['frames_decoded_per_video']:.0f} | {speed} |"
+        )
+    return "\n".join(lines)
+
+
+def markdown(results: dict) -> str:
+    c = results["classifier"]
+    tr = c["transform"]
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in results["stage_seconds"].items())
+    parts = [
+        f"Classifier: {c['name']}, input {tr['frames']}x{tr['crop'][0]}x{tr['crop'][1]} "
+        f"({c['gflops_per_clip']:.2f} GFLOPs per clip). Test videos: {results['test_videos']}, "
+        f"{results['mean_clips_per_video']:.1f} clips each on average"
+        + (f"; {100 * results['salient_share_of_clips']:.1f}% of clips are salient." if results.get("salient_share_of_clips") is not None else "."),
+        "",
+        accuracy_table(results),
+        "",
+        f"Wall time per video, measured on {results['timing'][0]['videos'] if results['timing'] else 0} test videos "
+        f"as a user runs each strategy (decoding only the chosen clips):",
+        "",
+        timing_table(results),
+        "",
+        f"Stages: {stages}.",
+    ]
+    if results.get("errors"):
+        parts += ["", f"Videos that failed ({len(results['errors'])}): " + "; ".join(results["errors"].values())]
+    return "\n".join(parts) + "\n"
+
+
+def plot(results: dict, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    rows = results["rows"]
+    dense = next((r for r in rows if r["strategy"] == "dense"), None)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for strategy in dict.fromkeys(r["strategy"] for r in rows):
+        if strategy == "dense":
+            continue
+        pts = sorted((r["k"], r["top1"]) for r in rows if r["strategy"] == strategy)
+        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], "o-", label=strategy)
+    if dense:
+        ax.axhline(100 * dense["top1"], color="k", ls="--", label="dense")
+    ax.set_xscale("log")
+    ax.set_xlabel("K (clips classified per video)")
+    ax.set_ylabel("video top-1 accuracy (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(out / "accuracy_vs_k.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for strategy in dict.fromkeys(r["strategy"] for r in rows):
+        pts = sorted((r["classifier_gflops_per_video"] + r["cheap_gflops_per_video"], r["top1"]) for r in rows if r["strategy"] == strategy)
+        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], "o-" if len(pts) > 1 else "k*", label=strategy, markersize=5 if len(pts) > 1 else 12)
+    ax.set_xscale("log")
+    ax.set_xlabel("GFLOPs per video")
+    ax.set_ylabel("video top-1 accuracy (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(out / "accuracy_vs_gflops.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    return paths
+
+
+def write_report(results: dict, out: Path) -> None:
+    (out / "results.md").write_text(markdown(results))
+    plot(results, out)
+
+
+def main(argv=None) -> None:
+    import sys
+
+    path = Path((argv or sys.argv[1:])[0])
+    results = json.loads(path.read_text())
+    write_report(results, path.parent)
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

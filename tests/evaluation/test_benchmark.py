@@ -1,0 +1,80 @@
+import json
+
+import pytest
+import torch
+
+from scsampler.data.manifest import read_manifest
+from scsampler.evaluation import dense as dense_module
+from scsampler.evaluation.benchmark import BASELINES, BenchmarkConfig, run_benchmark, run_pipeline
+from scsampler.evaluation.classifier import load_classifier
+from scsampler.evaluation.dense import dense_scores
+from scsampler.evaluation.metrics import aggregate, salient_overlap
+from scsampler.selection import get_strategy
+
+
+@pytest.fixture(scope="module")
+def bench(tiny_data, tiny_classifier, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    config = BenchmarkConfig(data=str(tiny_data), classifier=str(tiny_classifier), out=str(out), ks=(1, 2, 5), timing_videos=2, timing_k=2)
+    return run_benchmark(config, progress=False), out
+
+
+def test_every_strategy_and_k_is_reported(bench):
+    results, out = bench
+    rows = {(r["strategy"], r["k"]) for r in results["rows"]}
+    for s in BASELINES:
+        if s == "dense":
+            assert ("dense", None) in rows
+        else:
+            assert {(s, 1), (s, 2), (s, 5)} <= rows
+    for r in results["rows"]:
+        assert 0 <= r["top1"] <= r["top5"] <= 1
+    oracle = {r["k"]: r["top1"] for r in results["rows"] if r["strategy"] == "oracle"}
+    dense = next(r for r in results["rows"] if r["strategy"] == "dense")
+    assert oracle[1] >= dense["top1"]  # the oracle picks clips that favour the true class
+    assert (out / "results.md").read_text().count("| oracle |") == 3 + 1  # three K, one timing row
+    assert (out / "accuracy_vs_k.png").stat().st_size > 1000 and (out / "accuracy_vs_gflops.png").exists()
+    assert json.loads((out / "results.json").read_text())["stage_seconds"]["dense_test"] >= 0
+
+
+def test_wall_time_decodes_only_the_chosen_clips(bench):
+    results, _ = bench
+    timing = {t["strategy"]: t for t in results["timing"]}
+    dense, uniform = timing["dense"], timing["uniform"]
+    assert uniform["clips_decoded_per_video"] == 2
+    # Dense decodes every frame of the videos; K=2 decodes a small part of them.
+    assert uniform["frames_decoded_per_video"] < 0.5 * dense["frames_decoded_per_video"]
+    assert timing["oracle"]["frames_decoded_per_video"] == dense["frames_decoded_per_video"]
+
+
+def test_accuracy_from_dense_scores_equals_classifying_only_the_chosen_clips(tiny_data, tiny_classifier, bench, tmp_path):
+    clf = load_classifier(tiny_classifier)
+    entry = read_manifest(tiny_data / "manifest.csv", split="test")[0]
+    dense, _ = dense_scores(clf, [entry], tmp_path, progress=False)
+    probs = dense[entry.video_id].probs
+    chosen = get_strategy("uniform")(len(probs), 3)
+    direct = clf.classify_clips(entry.path, chosen.tolist())
+    assert torch.allclose(direct, probs[chosen], atol=1e-5)
+    r = run_pipeline("uniform", 3, clf, entry, 0, generator=None, prior=None)
+    assert r["prediction"] == int(aggregate(probs, chosen).argmax())
+
+
+def test_dense_scores_are_cached(tiny_data, tiny_classifier, tmp_path, monkeypatch):
+    clf = load_classifier(tiny_classifier)
+    entries = read_manifest(tiny_data / "manifest.csv", split="test")
+    first, _ = dense_scores(clf, entries, tmp_path, progress=False)
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed a cached video")
+
+    monkeypatch.setattr(dense_module, "score_video", boom)
+    again, _ = dense_scores(clf, entries, tmp_path, progress=False)
+    for e in entries:
+        assert torch.equal(first[e.video_id].probs, again[e.video_id].probs)
+
+
+def test_salient_overlap():
+    segs = [{"start_s": 2.0, "end_s": 4.5, "kind": "salient"}, {"start_s": 6.0, "end_s": 9.0, "kind": "glimpse"}]
+    assert salient_overlap([2, 3], 1.0, segs) == 1.0
+    assert salient_overlap([4, 6, 7, 0], 1.0, segs) == 0.25  # clip 4 is half inside
+    assert salient_overlap([5], 1.0, segs) == 0.0
