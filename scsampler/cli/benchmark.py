@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from scsampler.evaluation.benchmark import BASELINES, BenchmarkConfig, run_benchmark
-from scsampler.evaluation.report import markdown
+# Library imports happen inside run(): `scsampler --help` must not pay for importing torch.
+BASELINES = ("random", "uniform", "empirical", "front", "center", "end", "dense", "oracle")
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -32,6 +32,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from scsampler.evaluation.benchmark import BenchmarkConfig, run_benchmark
+    from scsampler.evaluation.report import markdown
+
     config = BenchmarkConfig(
         data=args.data,
         classifier=args.classifier,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from scsampler.data.extraction import extract_many
-from scsampler.features.extractor import ALL_FEATURES, ExtractorConfig
+# Library imports happen inside run(): `scsampler --help` must not pay for importing torch.
+ALL_FEATURES = ("md", "rgbr", "if", "audio")
 
 
 def add_parser(sub) -> None:
@@ -33,6 +33,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from scsampler.data.extraction import extract_many
+    from scsampler.features.extractor import ExtractorConfig
+
     features = tuple(f.strip() for f in args.features.split(",") if f.strip())
     try:
         config = ExtractorConfig(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from scsampler.engine.classifier import ClassifierTrainConfig, fit
-from scsampler.models import list_models
+# Library imports happen inside run(): `scsampler --help` must not pay for importing torch.
+CLASSIFIERS = ("r2plus1d_18", "mc3_18", "r3d_18", "classifier_tiny")
 
 
 def _pair(text: str) -> tuple[int, int]:
@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--data", required=True, help="data directory with manifest.csv and classes.txt (or a manifest)")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--model", default="r2plus1d_18", choices=list_models("classifier"), help="classifier architecture")
+    p.add_argument("--model", default="r2plus1d_18", help=f"classifier architecture: {', '.join(CLASSIFIERS)} (default r2plus1d_18)")
     p.add_argument("--frames", type=int, default=8, help="frames per clip given to the classifier (default 8)")
     p.add_argument("--resize", type=_pair, default=(64, 80), help="decode size HxW (default 64x80)")
     p.add_argument("--crop", type=_pair, default=(64, 64), help="classifier input size HxW (default 64x64)")
@@ -40,6 +40,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from scsampler.engine.classifier import ClassifierTrainConfig, fit
+
     config = ClassifierTrainConfig(
         data=args.data,
         out=args.out,
