@@ -146,11 +146,17 @@ def train_one_epoch(model, segments, labels, config, transform, optimizer, sched
     return {"loss": total_loss / seen, "clip_accuracy": correct / seen}
 
 
-def fit(config: ClassifierTrainConfig, *, progress: bool = True) -> Path:
-    """Train and save ``<out>/model.safetensors`` + ``config.json`` + ``curve.json``; returns ``out``."""
+def fit(config: ClassifierTrainConfig, *, progress: bool = True, reuse: bool = True) -> Path:
+    """Train and save ``<out>/model.safetensors`` + ``config.json`` + ``curve.json``; returns ``out``.
+
+    With ``reuse``, a run directory that already holds a checkpoint trained with the same
+    settings is returned as it is (the data's manifest is part of the settings' identity)."""
     if config.model not in list_models("classifier"):
         raise ConfigError(f"unknown classifier {config.model!r}; known: {', '.join(list_models('classifier'))}")
     run = Path(config.out)
+    if reuse and _same_run(run, config):
+        log.info("%s: already trained with these settings, reusing it", run)
+        return run
     run.mkdir(parents=True, exist_ok=True)
     manifest, classes_path = dataset_paths(config.data)
     entries = read_manifest(manifest, split="train")
@@ -195,6 +201,7 @@ def fit(config: ClassifierTrainConfig, *, progress: bool = True) -> Path:
         "grid": {"clip_frames": config.clip_frames, "fps": config.fps},
         "classes": classes,
         "train": asdict(config),
+        "identity": _identity(config),
         "seconds": {"decode_segments": decode_s, "train": sum(c["seconds"] for c in curve)},
     }
     save_checkpoint(run, model, saved)
@@ -202,6 +209,22 @@ def fit(config: ClassifierTrainConfig, *, progress: bool = True) -> Path:
     (run / "curve.json").write_text(json.dumps(curve, indent=1) + "\n")
     plot_curve(curve, run / "curve.png")
     return run
+
+
+def _identity(config: ClassifierTrainConfig) -> dict:
+    manifest, _ = dataset_paths(config.data)
+    d = json.loads(json.dumps(asdict(config)))  # tuples -> lists, as stored in config.json
+    d.pop("out")
+    d["manifest_sha"] = hashlib.blake2b(manifest.read_bytes(), digest_size=8).hexdigest()
+    return d
+
+
+def _same_run(run: Path, config: ClassifierTrainConfig) -> bool:
+    try:
+        saved = json.loads((run / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return (run / "model.safetensors").exists() and saved.get("identity") == _identity(config)
 
 
 def plot_curve(curve: list[dict], path: Path) -> None:
