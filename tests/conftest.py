@@ -48,6 +48,21 @@ def tone(freq: float, seconds: float, sr: int = 16000, amp: float = 0.4) -> np.n
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
+def _write_audio_only(path: Path) -> None:
+    import av  # tests may use PyAV directly to make media the writer does not make
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("aac", rate=16000)
+        s.layout = "mono"
+        for j in range(20):
+            f = av.AudioFrame.from_ndarray(tone(440, 1024 / 16000)[None, :1024], format="fltp", layout="mono")
+            f.sample_rate, f.pts = 16000, j * 1024
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
 @pytest.fixture(scope="session")
 def media(tmp_path_factory) -> dict[str, Path]:
     """Small synthetic files, written once per test session."""
@@ -71,6 +86,8 @@ def media(tmp_path_factory) -> dict[str, Path]:
     write_video(out["short"], blob_frames(8), fps=16)
     out["one_frame"] = d / "one_frame.mp4"
     write_video(out["one_frame"], blob_frames(1), fps=16)
+    out["audio_only"] = d / "audio_only.m4a"
+    _write_audio_only(out["audio_only"])
     good = out["blob_right"].read_bytes()
     out["truncated"] = d / "truncated.mp4"
     out["truncated"].write_bytes(good[: len(good) // 2])

