@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 
 from scsampler.data.manifest import read_manifest
 from scsampler.evaluation.classifier import ClipClassifier
+from scsampler.evaluation.report import replace_block
 from scsampler.io.decode import DecodeStats
 from scsampler.io.grid import ClipGrid
 from scsampler.io.video import probe
@@ -106,11 +106,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     command = f"python benchmarks/classifier_speed.py --data {args.data} --videos {args.videos} --out {args.out}"
-    block = f"<!-- classifier:begin -->\n```sh\n{command}\n```\n\n{table(results)}\n<!-- classifier:end -->"
-    text = args.doc.read_text()
-    if "<!-- classifier:begin -->" not in text:
-        text += "\n## Classifier cost\n\n<!-- classifier:begin -->\n<!-- classifier:end -->\n"
-    args.doc.write_text(re.sub(r"<!-- classifier:begin -->.*?<!-- classifier:end -->", lambda _: block, text, flags=re.S))
+    replace_block(args.doc, "classifier", f"```sh\n{command}\n```\n\n{table(results)}", "## Classifier cost")
     print(table(results))
 
 

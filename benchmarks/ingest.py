@@ -23,7 +23,6 @@ import argparse
 import importlib.metadata
 import json
 import platform
-import re
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import torch
 from scsampler.data.manifest import read_manifest
 from scsampler.features.extractor import ExtractorConfig, extract_clip_features
 from scsampler.io.decode import DecodeStats, decode_clips
+from scsampler.evaluation.report import replace_block
 from scsampler.io.video import probe
 
 PASSES = {
@@ -86,13 +86,6 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def write_docs(results: dict, doc: Path, command: str) -> None:
-    block = f"<!-- ingest:begin -->\n```sh\n{command}\n```\n\n{table(results)}\n<!-- ingest:end -->"
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n\n## Ingest speed\n\n<!-- ingest:begin -->\n<!-- ingest:end -->\n"
-    text = re.sub(r"<!-- ingest:begin -->.*?<!-- ingest:end -->", lambda _: block, text, flags=re.S)
-    doc.write_text(text)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, help="a generated data directory (manifest.csv); its test split is used")
@@ -117,7 +110,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     command = "python benchmarks/ingest.py" + (f" --data {args.data} --videos {args.videos}" if args.data else "") + f" --out {args.out}"
-    write_docs(results, args.doc, command)
+    replace_block(args.doc, "ingest", f"```sh\n{command}\n```\n\n{table(results)}", "## Ingest speed")
     print(table(results))
 
 

@@ -70,44 +70,55 @@ def markdown(results: dict) -> str:
 
 
 def plot(results: dict, out: Path) -> list[Path]:
+    """``accuracy_vs_k.png`` (Figure 2 in shape) and ``accuracy_vs_gflops.png`` (Figure 6)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths = []
     rows = results["rows"]
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     dense = next((r for r in rows if r["strategy"] == "dense"), None)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for strategy in dict.fromkeys(r["strategy"] for r in rows):
-        if strategy == "dense":
-            continue
-        pts = sorted((r["k"], r["top1"]) for r in rows if r["strategy"] == strategy)
-        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], "o-", label=strategy)
-    if dense:
-        ax.axhline(100 * dense["top1"], color="k", ls="--", label="dense")
-    ax.set_xscale("log")
-    ax.set_xlabel("K (clips classified per video)")
-    ax.set_ylabel("video top-1 accuracy (%)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(out / "accuracy_vs_k.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+
+    def finish(fig, ax, xlabel: str, name: str) -> Path:
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("video top-1 accuracy (%)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        return out / name
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for strategy in dict.fromkeys(r["strategy"] for r in rows):
+    for strategy in strategies:
+        if strategy != "dense":
+            pts = sorted((r["k"], r["top1"]) for r in rows if r["strategy"] == strategy)
+            ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], "o-", label=strategy)
+    if dense:
+        ax.axhline(100 * dense["top1"], color="k", ls="--", label="dense")
+    paths = [finish(fig, ax, "K (clips classified per video)", "accuracy_vs_k.png")]
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for strategy in strategies:
         pts = sorted((r["classifier_gflops_per_video"] + r["cheap_gflops_per_video"], r["top1"]) for r in rows if r["strategy"] == strategy)
-        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], "o-" if len(pts) > 1 else "k*", label=strategy, markersize=5 if len(pts) > 1 else 12)
-    ax.set_xscale("log")
-    ax.set_xlabel("GFLOPs per video")
-    ax.set_ylabel("video top-1 accuracy (%)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(out / "accuracy_vs_gflops.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+        style = dict(fmt="o-", markersize=5) if len(pts) > 1 else dict(fmt="k*", markersize=12)
+        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], style["fmt"], label=strategy, markersize=style["markersize"])
+    paths.append(finish(fig, ax, "GFLOPs per video", "accuracy_vs_gflops.png"))
     return paths
+
+
+def replace_block(doc: Path, name: str, content: str, heading: str) -> None:
+    """Put ``content`` between ``<!-- name:begin -->`` and ``<!-- name:end -->`` in ``doc``,
+    appending ``heading`` and an empty block first if the file has none. How the benchmark
+    scripts keep generated tables in hand-written docs."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    text = doc.read_text() if doc.exists() else ""
+    if begin not in text:
+        text += f"\n{heading}\n\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{begin}\n{content}\n{end}{tail}")
 
 
 def write_report(results: dict, out: Path) -> None:
