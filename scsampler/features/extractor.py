@@ -32,7 +32,7 @@ import torch
 
 from scsampler.errors import VideoError
 from scsampler.features.audio import LogMel
-from scsampler.features.motion import block_motion, motion_compensated_residual, rasterize_motion_vectors
+from scsampler.features.motion import MOTION_VECTOR_DTYPE, block_motion, motion_compensated_residual, rasterize_motion_vectors
 from scsampler.io.grid import ClipGrid
 from scsampler.io.video import MV_EXPORT_CODECS, iter_audio, iter_video_frames, probe, small_size
 from scsampler.records import ClipRecord, VideoInfo
@@ -292,11 +292,7 @@ class FeatureStream:
             yield None, 0.0
 
 
-_NO_MVS = np.zeros(0, dtype=np.dtype(
-    [("source", "<i4"), ("w", "u1"), ("h", "u1"), ("src_x", "<i2"), ("src_y", "<i2"), ("dst_x", "<i2"),
-     ("dst_y", "<i2"), ("flags", "<u8"), ("motion_x", "<i4"), ("motion_y", "<i4"), ("motion_scale", "<u2")],
-    align=True,
-))
+_NO_MVS = np.zeros(0, dtype=MOTION_VECTOR_DTYPE)  # a P/B frame without side data: no inter blocks
 
 
 class _ClipAccumulator:
