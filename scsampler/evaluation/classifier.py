@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 
 from scsampler.data.classes import read_classes
+from scsampler.errors import ConfigError
 from scsampler.io.decode import DecodeStats, decode_clips
 from scsampler.io.grid import ClipGrid
 from scsampler.models.classifier import ClipTransform
@@ -103,8 +104,6 @@ def classifier_from_weights(
     if weights is not None:
         missing = load_weights(model, weights, skip_mismatched_head=False)
         if missing:
-            from scsampler.errors import ConfigError
-
             raise ConfigError(f"{weights}: no values for {len(missing)} tensors of {arch} (first: {missing[0]})")
         key = _file_key(key.encode(), Path(weights).read_bytes())
     return ClipClassifier(model=model.eval(), transform=transform, grid=grid, classes=names, name=arch, key=key, batch_size=batch_size)
