@@ -27,6 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--small-side", type=int, default=64, help="longest side of residuals and I-frame thumbnails (default 64)")
     p.add_argument("--sample-rate", type=int, default=16000, help="audio resampling rate in Hz (default 16000)")
     p.add_argument("--workers", type=int, default=1, help="videos processed in parallel (default 1)")
+    p.add_argument("--root", metavar="DIR", help="refuse manifest paths that resolve outside DIR")
     p.add_argument("--retry-failed", action="store_true", help="retry videos whose failure is cached")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -54,6 +55,7 @@ def run(args) -> int:
         config,
         workers=args.workers,
         retry_failed=args.retry_failed,
+        root=args.root,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     single = len(summary.done) + len(summary.skipped) + len(summary.failed) == 1
@@ -63,7 +65,10 @@ def run(args) -> int:
     for _, error in summary.failed:
         print(f"failed: {error}", file=sys.stderr)
     print(
-        f"extract: {len(summary.done)} done, {len(summary.skipped)} already cached, {len(summary.failed)} failed",
+        f"extract: {len(summary.done)} done, {len(summary.skipped)} already cached, {len(summary.failed)} failed"
+        + (" (interrupted: rerun the same command to finish)" if summary.interrupted else ""),
         file=sys.stderr,
     )
+    if summary.interrupted:
+        return 130
     return 1 if summary.failed else 0

@@ -25,23 +25,26 @@ class ExtractSummary:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)   # (video, one-line error)
+    interrupted: bool = False
 
     def to_json(self) -> dict:
         return {
             "done": len(self.done),
             "skipped": len(self.skipped),
             "failed": len(self.failed),
+            "interrupted": self.interrupted,
             "failures": [{"video": v, "error": e} for v, e in self.failed],
         }
 
 
-def expand_inputs(inputs: list[str]) -> list[ManifestEntry]:
+def expand_inputs(inputs: list[str], root: str | os.PathLike | None = None) -> list[ManifestEntry]:
     """Video paths and manifests (``.csv``) as one list of entries. A directory is kept as an
-    entry, so it fails as that one item of the batch rather than stopping it."""
+    entry, so it fails as that one item of the batch rather than stopping it. ``root`` confines
+    the paths that manifests name (see :func:`read_manifest`)."""
     entries: list[ManifestEntry] = []
     for item in inputs:
         if item.lower().endswith(".csv") and os.path.isfile(item):
-            entries.extend(read_manifest(item))
+            entries.extend(read_manifest(item, root=root))
         else:
             entries.append(ManifestEntry(video_id=item, path=Path(item).absolute()))
     return entries
@@ -106,26 +109,31 @@ def extract_many(
     workers: int = 1,
     retry_failed: bool = False,
     progress: bool = True,
+    root: str | os.PathLike | None = None,
 ) -> ExtractSummary:
     """Cheap features of every input into the cache at ``cache_root``; a summary of the outcome is
     also written next to the features (``<settings-key>/last-run.json``)."""
-    entries = inputs if inputs and isinstance(inputs[0], ManifestEntry) else expand_inputs(list(inputs))
+    entries = inputs if inputs and isinstance(inputs[0], ManifestEntry) else expand_inputs(list(inputs), root)
     cache = FeatureCache(cache_root, config)
     summary = ExtractSummary()
     jobs = [(e, cache_root, config, retry_failed) for e in entries]
     bar = tqdm(total=len(jobs), desc="extract", unit="video", disable=not progress)
-    if workers > 1 and len(jobs) > 1:
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(workers, initializer=_worker_init) as pool:
-            results = pool.imap_unordered(_work, jobs)
-            for video_id, outcome, error in results:
-                _record(summary, video_id, outcome, error, bar)
-    else:
-        for job in jobs:
-            video_id, outcome, error = _work(job)
-            _record(summary, video_id, outcome, error, bar)
-    bar.close()
-    atomic_write_json(cache.root / "last-run.json", summary.to_json())
+    try:
+        if workers > 1 and len(jobs) > 1:
+            ctx = mp.get_context("spawn")
+            with ctx.Pool(workers, initializer=_worker_init) as pool:
+                for video_id, outcome, error in pool.imap_unordered(_work, jobs):
+                    _record(summary, video_id, outcome, error, bar)
+        else:
+            for job in jobs:
+                _record(summary, *_work(job), bar)
+    except KeyboardInterrupt:
+        # Every finished video is already in the cache (each entry is written atomically); say
+        # what was done and let the caller report the interruption. A rerun skips the done ones.
+        summary.interrupted = True
+    finally:
+        bar.close()
+        atomic_write_json(cache.root / "last-run.json", summary.to_json())
     return summary
 
 

@@ -20,9 +20,15 @@ class ManifestEntry:
     duration_s: float | None = None
 
 
-def read_manifest(manifest: str | os.PathLike, *, split: str | None = None) -> list[ManifestEntry]:
-    """Entries of ``manifest`` (optionally only one ``split``), paths resolved against its folder."""
+def read_manifest(
+    manifest: str | os.PathLike, *, split: str | None = None, root: str | os.PathLike | None = None
+) -> list[ManifestEntry]:
+    """Entries of ``manifest`` (optionally only one ``split``), paths resolved against its folder.
+
+    With ``root``, every resolved path (symbolic links followed) must lie inside ``root``: a
+    manifest someone else wrote cannot point the tool at ``../../etc/passwd``."""
     manifest = Path(manifest)
+    root = Path(root).resolve() if root is not None else None
     if not manifest.is_file():
         raise ConfigError(f"{manifest}: manifest not found")
     base = manifest.resolve().parent
@@ -42,10 +48,13 @@ def read_manifest(manifest: str | os.PathLike, *, split: str | None = None) -> l
                 duration = float(dur) if dur not in (None, "") else None
             except ValueError:
                 raise ConfigError(f"{manifest}:{line}: duration_s {dur!r} is not a number") from None
+            path = (base / rel).resolve()
+            if root is not None and not path.is_relative_to(root):
+                raise ConfigError(f"{manifest}:{line}: {rel} resolves outside --root {root}")
             entries.append(
                 ManifestEntry(
                     video_id=rel,
-                    path=(base / rel).resolve(),
+                    path=path,
                     label=(row.get("label") or None),
                     split=(row.get("split") or None),
                     duration_s=duration,

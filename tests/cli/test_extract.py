@@ -81,3 +81,56 @@ def test_batch_in_parallel_workers(media, tmp_path):
     assert code == 1
     report = json.loads((cache_root(tmp_path) / "last-run.json").read_text())
     assert report["done"] == 2 and report["failed"] == 1
+
+
+def test_a_killed_batch_resumes_without_losing_or_repeating_work(media, tmp_path):
+    import os
+    import signal
+    import time
+
+    from scsampler.data.cache import settings_key
+
+    names = ["blob_right", "pan", "mpeg4", "tone_video", "odd_size", "blob_right_b"]
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path\n" + "".join(f"{media[n]}\n" for n in names))
+    cmd = [sys.executable, "-m", "scsampler", "extract", str(manifest), "--cache", str(tmp_path / "cache")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    root = tmp_path / "cache" / settings_key(ExtractorConfig())
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(root.glob("*/*.json"))) < 2:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(root.glob("*/*.json")))
+    assert 2 <= done_before < len(names)  # killed in the middle of the batch
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(names) - done_before} done, {done_before} already cached" in rerun.stderr
+    metas = [json.loads(p.read_text()) for p in root.glob("*/*.json")]
+    assert sorted(m["video_id"] for m in metas) == sorted(str(media[n]) for n in names)  # each exactly once
+    cache = FeatureCache(tmp_path / "cache", ExtractorConfig())
+    for n in names:
+        feats = cache.load(content_hash(media[n]))  # every entry complete and readable
+        assert len(feats["clip_index"]) > 0
+    assert not list(root.rglob("*.tmp"))
+
+
+def test_ctrl_c_keeps_what_was_done(media, tmp_path, monkeypatch):
+    from scsampler.data import extraction
+
+    calls = []
+    real = extraction._work
+
+    def interrupt_on_second(job):
+        calls.append(job)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(job)
+
+    monkeypatch.setattr(extraction, "_work", interrupt_on_second)
+    code = main(["extract", str(media["blob_right"]), str(media["pan"]), str(media["mpeg4"]), "--cache", str(tmp_path / "cache")])
+    assert code == 130
+    report = json.loads((cache_root(tmp_path) / "last-run.json").read_text())
+    assert report["interrupted"] and report["done"] == 1
+    cache = FeatureCache(tmp_path / "cache", ExtractorConfig())
+    assert cache.lookup(content_hash(media["blob_right"]))["status"] == "ok"
