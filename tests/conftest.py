@@ -86,6 +86,19 @@ def media(tmp_path_factory) -> dict[str, Path]:
     write_video(out["short"], blob_frames(8), fps=16)
     out["one_frame"] = d / "one_frame.mp4"
     write_video(out["one_frame"], blob_frames(1), fps=16)
+    out["hevc"] = d / "blob_hevc.mp4"
+    write_video(out["hevc"], blob_frames(48, dx=3), fps=16, codec="hevc")
+    out["vp9"] = d / "blob_vp9.webm"
+    write_video(out["vp9"], blob_frames(48, dx=3), fps=16, codec="vp9")
+    out["mpeg4_b"] = d / "blob_mpeg4_b.mp4"
+    write_video(out["mpeg4_b"], blob_frames(48, dx=3), fps=16, codec="mpeg4", bframes=2)
+    out["unicode name"] = d / "café à la plage.mp4"
+    write_video(out["unicode name"], blob_frames(32, dx=3), fps=16)
+    out["ts"] = d / "stream.ts"
+    write_video(out["ts"], blob_frames(96, dx=3), fps=16, audio=tone(500, 6), sample_rate=16000)
+    out["ts_truncated"] = d / "stream_cut.ts"
+    data = out["ts"].read_bytes()
+    out["ts_truncated"].write_bytes(data[: int(len(data) * 0.55)])  # cut mid-GOP, mid-packet
     out["audio_only"] = d / "audio_only.m4a"
     _write_audio_only(out["audio_only"])
     good = out["blob_right"].read_bytes()
