@@ -20,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from scsampler.data.classes import dataset_paths, read_classes, write_classes
 from scsampler.data.manifest import ManifestEntry, read_manifest
-from scsampler.errors import ConfigError, ScsamplerError
+from scsampler.errors import ConfigError
 from scsampler.io.decode import decode_intervals
 from scsampler.io.video import probe
 from scsampler.models.classifier import ClipTransform

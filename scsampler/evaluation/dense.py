@@ -7,7 +7,6 @@ what changed. Stored as safetensors (``probs (L, C)`` float32) with the timing i
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile

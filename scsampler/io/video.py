@@ -8,7 +8,6 @@ with one line naming the file and the cause.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
