@@ -51,7 +51,7 @@ from scsampler.io.writer import VideoWriter
 log = logging.getLogger(__name__)
 
 # Bump when the rendering changes, so that a rerun into an old folder does not mix the two.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 CODECS = ("h264", "mpeg4")
 AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
@@ -134,6 +134,11 @@ class SyntheticConfig:
     babble_prob: float = 0.3
     noise_prob: float = 0.2
     sprite_size: tuple[float, float] = (0.24, 0.36)   # side of the sprite, fraction of the height
+    # class similarity: the probability that a sprite wears a class's look (see class_look) rather
+    # than a random one. Actions wear their own class's look; props, drifters and glimpses a random
+    # class's. Two classes of a pair share a look, so the look narrows a class down to its pair and
+    # only the motion tells the two apart. 0: every sprite looks random (classes differ by motion only).
+    look_cue: float = 0.8
     # encoding
     width: int = 160
     height: int = 128
@@ -175,7 +180,7 @@ class SyntheticConfig:
         need(0 < lo and hi < 0.5, f"salient fraction must stay in (0, 0.5) (a minority), got [{lo:g}, {hi:g}]")
         for name in ("glimpse_per_min", "sound_only_per_min", "masked_per_min", "min_gap_s"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("pan_prob", "flicker_prob", "music_prob", "babble_prob", "noise_prob"):
+        for name in ("pan_prob", "flicker_prob", "music_prob", "babble_prob", "noise_prob", "look_cue"):
             need(0 <= getattr(self, name) <= 1, f"{name} must be in [0, 1], got {getattr(self, name)}")
         need(self.pan_prob + self.flicker_prob <= 1, "pan_prob + flicker_prob must be <= 1")
         need(self.music_prob + self.babble_prob + self.noise_prob <= 1, "music_prob + babble_prob + noise_prob must be <= 1")
@@ -381,12 +386,43 @@ def _colour(rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(25, 230, 3).astype(np.float32)
 
 
-def make_sprite(rng: np.random.Generator, size: int) -> Sprite:
-    """A random sprite: one look distribution for every class (shape, colours, pattern)."""
+# A look per pair of classes (class i belongs to pair i // 2): a shape, a pattern and a base colour.
+# Eight pairs, eight distinct (shape, pattern) combinations, colours spread around the hue circle.
+PAIR_COLOURS = np.array([
+    (220, 60, 50), (50, 110, 225), (235, 200, 40), (60, 180, 80),
+    (170, 70, 200), (240, 130, 30), (40, 200, 200), (230, 90, 170),
+], np.float32)
+
+
+@dataclass(frozen=True)
+class Look:
+    """What a class's sprites look like: ``shape`` and ``pattern`` in 0..3, a base colour (RGB)."""
+
+    shape: int
+    pattern: int
+    colour: tuple[float, float, float]
+
+
+def class_look(cls: int) -> Look:
+    """The look shared by class ``cls`` and its pair partner."""
+    pair = cls // 2
+    return Look(shape=pair % 4, pattern=(pair + pair // 4) % 4, colour=tuple(float(c) for c in PAIR_COLOURS[pair]))
+
+
+def pick_look(rng: np.random.Generator, cls: int | None, cue: float, num_classes: int) -> Look | None:
+    """The look of one sprite: with probability ``cue`` class ``cls``'s look (a random class's
+    when ``cls`` is None), else None (a random look)."""
+    if rng.random() >= cue:
+        return None
+    return class_look(int(rng.integers(num_classes)) if cls is None else cls)
+
+
+def make_sprite(rng: np.random.Generator, size: int, look: Look | None = None) -> Sprite:
+    """A sprite: a random shape, colours and pattern, or those of ``look`` (colours jittered)."""
     s = int(size)
     yy, xx = (np.mgrid[0:s, 0:s].astype(np.float32) + 0.5 - s / 2) / (s / 2)  # [-1, 1]
     a, b = 0.95, 0.95 * rng.uniform(0.55, 0.85)  # elongated, so that spinning shows
-    shape = rng.integers(4)
+    shape = rng.integers(4) if look is None else look.shape
     if shape == 0:    # ellipse
         d = np.sqrt((xx / a) ** 2 + (yy / b) ** 2) - 1
     elif shape == 1:  # rectangle
@@ -398,11 +434,11 @@ def make_sprite(rng: np.random.Generator, size: int) -> Sprite:
         d = np.minimum(np.hypot(xx - (a - r), yy), np.hypot(xx + (a - r) * 0.6, yy)) / r - 1
     alpha = np.clip(0.5 - d * b * s / 2, 0, 1).astype(np.float32)  # one-pixel soft edge
 
-    c1 = _colour(rng)
+    c1 = _colour(rng) if look is None else np.clip(np.array(look.colour, np.float32) + rng.normal(0, 12, 3), 0, 255).astype(np.float32)
     c2 = _colour(rng)
     while np.abs(c1 - c2).sum() < 120:
         c2 = _colour(rng)
-    pattern = rng.integers(4)
+    pattern = rng.integers(4) if look is None else look.pattern
     u, v = xx * s / 2, yy * s / 2  # pixels
     if pattern == 0:    # stripes
         beta = rng.uniform(0, np.pi)
@@ -617,7 +653,7 @@ class _Scene:
         # Still props are painted into the scene (they pan with it): one frame shows objects in
         # every shot, salient or not, so only motion can tell.
         for _ in range(rng.integers(0, 4)):
-            sp = make_sprite(rng, _sprite_px(rng, sizes, h))
+            sp = make_sprite(rng, _sprite_px(rng, sizes, h), pick_look(rng, None, cfg.look_cue, cfg.num_classes))
             draw_sprite(tex, sp, rng.uniform(0.1, 0.9) * self.tw, rng.uniform(0.1, 0.9) * self.th,
                         rng.uniform(0.7, 1.1), rng.uniform(0, np.pi))
         self.tiled = np.tile(tex, (2, 2, 1))
@@ -632,7 +668,7 @@ class _Scene:
         self.pillar: tuple[int, np.ndarray] | None = None
         if shot.camera != "pan":
             for _ in range(rng.choice(3, p=[0.4, 0.4, 0.2])):
-                sp = make_sprite(rng, _sprite_px(rng, sizes, h))
+                sp = make_sprite(rng, _sprite_px(rng, sizes, h), pick_look(rng, None, cfg.look_cue, cfg.num_classes))
                 params = np.array([rng.uniform(0.15, 0.85) * w, rng.uniform(0.15, 0.85) * h,
                                    rng.uniform(5, 25) * w / 160, rng.uniform(5, 20) * h / 128,
                                    rng.uniform(0.03, 0.12), rng.uniform(0.03, 0.12),
@@ -839,7 +875,7 @@ def render_frames(spec: VideoSpec, cfg: SyntheticConfig):
                 ev = starts[k]
                 rng = np.random.default_rng([ev.seed, 1])
                 size = _sprite_px(rng, cfg.sprite_size, cfg.height)
-                sprite = make_sprite(rng, size)
+                sprite = make_sprite(rng, size, pick_look(rng, ev.cls, cfg.look_cue, cfg.num_classes))
                 if ev.kind == "glimpse":  # small, and where it is partly hidden
                     anchor = scene.glimpse_anchor(rng)
                     shrink = rng.uniform(0.45, 0.65)

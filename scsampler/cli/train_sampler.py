@@ -1,0 +1,55 @@
+"""``scsampler train-sampler``: train a visual or audio sampler from cached features and the
+classifier's dense probabilities on the training split."""
+
+from __future__ import annotations
+
+import sys
+
+# Library imports happen inside run(): `scsampler --help` must not pay for importing torch.
+SAMPLER_ARCHS = ("resnet18", "shufflenet", "vgg_audio", "sampler_tiny")
+LOSSES = ("ac", "sal-cl", "sal-rank")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "train-sampler",
+        help="train a sampler (visual: MD / RGB-R / IF frames; audio: log-mel) with the AC, SAL-CL or SAL-RANK loss",
+        description="Train an SCSampler sampler on the train split of a data directory. Features are read from "
+        "(and, if missing, extracted into) the cache; the classifier's dense probabilities on the training videos "
+        "(scored and cached if missing) provide the SAL-CL and SAL-RANK labels. The run directory keeps one "
+        "network per feature (nets/<feature>.safetensors), config.json and curve.json.",
+    )
+    p.add_argument("--data", required=True, help="data directory with manifest.csv and classes.txt (or a manifest)")
+    p.add_argument("--classifier", required=True, help="classifier run directory (from train-classifier)")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--modality", choices=("visual", "audio"), default="visual", help="default visual")
+    p.add_argument("--features", default="md,rgbr", help="visual features, comma-separated among md, rgbr, if (default md,rgbr)")
+    p.add_argument("--arch", help=f"network: {', '.join(SAMPLER_ARCHS)} (default resnet18 visual, vgg_audio audio)")
+    p.add_argument("--loss", choices=LOSSES, default="ac", help="default ac")
+    p.add_argument("--k-tr", type=float, help="SAL-CL: fraction of each video's clips labelled salient (default 0.5 visual, 0.25 audio)")
+    p.add_argument("--margin", type=float, default=0.2, help="SAL-RANK margin eta (default 0.2)")
+    p.add_argument("--epochs", type=int, default=6, help="default 6")
+    p.add_argument("--batch-size", type=int, default=64, help="default 64")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, one-cycle schedule (default 1e-3)")
+    p.add_argument("--eval-frames", type=int, default=0, help="frames scored per clip and feature at test time (default 0: all)")
+    p.add_argument("--init-from", help="a sampler run directory to start from (same architecture and features)")
+    p.add_argument("--freeze-backbone", action="store_true", help="train only the last layer (needs --init-from)")
+    p.add_argument("--cache", help="feature and dense-score cache (default: DATA/cache)")
+    p.add_argument("--workers", type=int, default=1, help="processes for extracting missing features (default 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from scsampler.engine.sampler import SamplerTrainConfig, fit_sampler
+
+    config = SamplerTrainConfig(
+        data=args.data, classifier=args.classifier, out=args.out, modality=args.modality,
+        features=tuple(f.strip() for f in args.features.split(",") if f.strip()), arch=args.arch, loss=args.loss,
+        k_tr=args.k_tr, margin=args.margin, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        eval_frames_per_clip=args.eval_frames, init_from=args.init_from, freeze_backbone=args.freeze_backbone,
+        cache=args.cache, workers=args.workers, seed=args.seed,
+    )
+    out = fit_sampler(config, progress=sys.stderr.isatty())
+    print(f"sampler saved to {out}")
+    return 0

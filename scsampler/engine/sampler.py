@@ -1,0 +1,342 @@
+"""Training a sampler (SCSampler section 3.2) from cached cheap features and the classifier's dense
+probabilities on the training split.
+
+- AC: the sampler is a C-way action classifier of single frames (visual) or clips (audio), every
+  clip labelled with its video's label;
+- SAL-CL: binary "salient" labels: the top ``K_tr`` clips of each training video under the
+  classifier's true-class probability (``K_tr = k_tr * L``; 1/2 visual, 1/4 audio by default);
+- SAL-RANK: eq. 2, a hinge over pairs of clips of one video ordered by the classifier's true-class
+  probability: ``max(0, eta - z (s_i - s_j))`` with ``z = +1`` when clip i scores higher.
+
+The visual sampler trains one network per feature (MD, RGB-R, IF) on single frames; a clip's score
+averages its frames' and then its features' scores at test time (:mod:`scsampler.evaluation.sampler`).
+A run directory holds ``nets/<feature>.safetensors``, ``config.json`` and ``curve.json``.
+
+Features come from the feature cache (``<cache>/features``; extracted here if missing) and the dense
+probabilities from ``<cache>/dense`` (scored here if missing), so every stage is reused by a rerun.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+from scsampler.data.cache import FeatureCache, content_hash
+from scsampler.data.classes import dataset_paths
+from scsampler.data.extraction import extract_many
+from scsampler.data.manifest import read_manifest
+from scsampler.errors import ConfigError
+from scsampler.evaluation.classifier import load_classifier
+from scsampler.evaluation.dense import dense_scores
+from scsampler.evaluation.sampler import LOSSES, PACKED, VISUAL_FEATURES, prepare, saliency
+from scsampler.features.extractor import ExtractorConfig
+from scsampler.models.registry import create_model, list_models
+from scsampler.models.weights import load_weights
+
+log = logging.getLogger(__name__)
+
+MODALITIES = {"visual": VISUAL_FEATURES, "audio": ("audio",)}
+DEFAULT_ARCH = {"visual": "resnet18", "audio": "vgg_audio"}
+DEFAULT_K_TR = {"visual": 0.5, "audio": 0.25}
+
+
+def default_cache(data: str | Path) -> Path:
+    """The cache shared by extract, dense scoring, training and the benchmark: ``<data>/cache``."""
+    manifest, _ = dataset_paths(data)
+    return manifest.parent / "cache"
+
+
+@dataclass
+class SamplerTrainConfig:
+    data: str                                   # data directory or manifest (train split used)
+    classifier: str                             # classifier run: its dense probabilities label the clips
+    out: str                                    # run directory
+    modality: str = "visual"
+    features: tuple[str, ...] = ("md", "rgbr")
+    arch: str | None = None                     # default: resnet18 (visual), vgg_audio (audio)
+    loss: str = "ac"
+    k_tr: float | None = None                   # SAL-CL positives per video, as a fraction of its clips
+    margin: float = 0.2                         # SAL-RANK's eta
+    epochs: int = 6
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    train_frames_per_clip: int = 2              # frames kept per clip for training (memory bound)
+    eval_frames_per_clip: int = 0               # frames scored per clip at test time; 0 = all
+    init_from: str | None = None                # a sampler run to start from (same arch and features)
+    freeze_backbone: bool = False               # train only the last layer (Table 6's variant)
+    cache: str | None = None                    # default: <data>/cache
+    workers: int = 1                            # for extracting missing features
+    seed: int = 0
+    extractor: dict = field(default_factory=dict)  # ExtractorConfig overrides (must match extraction)
+
+    def __post_init__(self):
+        if self.modality not in MODALITIES:
+            raise ConfigError(f"modality must be one of {', '.join(MODALITIES)}, got {self.modality!r}")
+        self.features = tuple(self.features) if self.modality == "visual" else ("audio",)
+        bad = [f for f in self.features if f not in MODALITIES[self.modality]]
+        if bad or not self.features:
+            raise ConfigError(f"{self.modality} sampler features must be among {', '.join(MODALITIES[self.modality])}, got {', '.join(bad) or 'none'}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        self.arch = self.arch or DEFAULT_ARCH[self.modality]
+        if self.arch not in list_models("sampler"):
+            raise ConfigError(f"unknown sampler architecture {self.arch!r}; known: {', '.join(list_models('sampler'))}")
+        if self.k_tr is None:
+            self.k_tr = DEFAULT_K_TR[self.modality]
+        if not 0 < self.k_tr <= 1:
+            raise ConfigError(f"k_tr must be a fraction in (0, 1], got {self.k_tr}")
+        if self.freeze_backbone and not self.init_from:
+            raise ConfigError("freeze_backbone needs init_from: a trained sampler whose backbone to keep")
+
+    def extractor_config(self) -> ExtractorConfig:
+        return ExtractorConfig(**self.extractor) if self.extractor else ExtractorConfig()
+
+
+# -- the training set -----------------------------------------------------------------------------
+@dataclass
+class TrainSet:
+    """Rows of one feature for training: inputs ``x (N, ...)``, the clip of each row ``clip (N,)``
+    (global clip number), and per global clip: ``video (M,)``, ``label (M,)``, ``target (M,)``
+    (true-class probability) and ``salient (M,)`` (SAL-CL's pseudo-label)."""
+
+    x: torch.Tensor
+    clip: torch.Tensor
+    video: torch.Tensor
+    label: torch.Tensor
+    target: torch.Tensor
+    salient: torch.Tensor
+
+
+def oracle_labels(true_probs: torch.Tensor, k_tr: float) -> torch.Tensor:
+    """SAL-CL pseudo-labels of one video: 1 for its top ``max(1, round(k_tr * L))`` clips."""
+    n = len(true_probs)
+    k = max(1, min(n, int(round(k_tr * n))))
+    out = torch.zeros(n)
+    out[torch.sort(true_probs, descending=True, stable=True).indices[:k]] = 1
+    return out
+
+
+def build_trainset(config: SamplerTrainConfig, feature: str, videos: list[tuple[dict, torch.Tensor, int]], rng: np.random.Generator) -> TrainSet:
+    """``videos``: (packed features, dense probabilities (L, C), label index) per training video."""
+    xs, clips, vid, lab, tgt, sal = [], [], [], [], [], []
+    base = 0
+    for v, (packed, probs, label) in enumerate(videos):
+        n = len(probs)
+        true = probs[:, label].float()
+        if feature == "audio":
+            if "audio" in packed:
+                rows = torch.nonzero(packed["audio_coverage"] > 0).flatten()
+                xs.append(packed["audio"][rows])
+                clips.append(packed["clip_index"][rows].long() + base)
+        else:
+            key, clip_key = PACKED[feature]
+            if key in packed and len(packed[key]):
+                owner = packed[clip_key].long()
+                keep = _subsample_rows(owner, config.train_frames_per_clip, rng)
+                xs.append(packed[key][keep])
+                clips.append(owner[keep] + base)
+        vid.append(torch.full((n,), v))
+        lab.append(torch.full((n,), label))
+        tgt.append(true)
+        sal.append(oracle_labels(true, config.k_tr))
+        base += n
+    if not xs:
+        raise ConfigError(f"no {feature} features in the training videos (is there audio / were they extracted with {feature}?)")
+    return TrainSet(torch.cat(xs), torch.cat(clips), torch.cat(vid), torch.cat(lab), torch.cat(tgt), torch.cat(sal))
+
+
+def _subsample_rows(owner: torch.Tensor, per_clip: int, rng: np.random.Generator) -> torch.Tensor:
+    """At most ``per_clip`` random rows of each clip (all when ``per_clip`` <= 0)."""
+    if per_clip <= 0:
+        return torch.arange(len(owner))
+    order = torch.from_numpy(rng.permutation(len(owner)))
+    # Rank of each row among its clip's rows in the random order: keep the first per_clip.
+    o = owner[order]
+    sort = torch.sort(o, stable=True)
+    ranks = torch.empty_like(o)
+    starts = torch.searchsorted(sort.values, sort.values, right=False)
+    ranks[sort.indices] = torch.arange(len(o)) - starts
+    return torch.sort(order[ranks < per_clip]).values
+
+
+# -- losses ---------------------------------------------------------------------------------------
+def rank_loss(s_i: torch.Tensor, s_j: torch.Tensor, z: torch.Tensor, margin: float) -> torch.Tensor:
+    """Eq. 2 of the paper as a margin ranking hinge: ``max(0, margin - z (s_i - s_j))``."""
+    return F.relu(margin - z * (s_i - s_j)).mean()
+
+
+def pair_batches(ts: TrainSet, batch_size: int, rng: np.random.Generator):
+    """Pairs of rows from the same video whose clips' true-class probabilities differ: for each
+    row in a random order, a random partner row of the same video. Yields (rows_i, rows_j, z)."""
+    row_video = ts.video[ts.clip].numpy()
+    by_video: dict[int, np.ndarray] = {}
+    order_v = np.argsort(row_video, kind="stable")
+    bounds = np.searchsorted(row_video[order_v], np.arange(row_video.max() + 2))
+    for v in range(len(bounds) - 1):
+        by_video[v] = order_v[bounds[v] : bounds[v + 1]]
+    target = ts.target[ts.clip].numpy()
+    rows = rng.permutation(len(row_video))
+    half = max(1, batch_size // 2)
+    for b in range(0, len(rows), half):
+        ri = rows[b : b + half]
+        rj = np.array([by_video[row_video[r]][rng.integers(len(by_video[row_video[r]]))] for r in ri])
+        z = np.sign(target[ri] - target[rj])
+        keep = z != 0
+        if keep.any():
+            yield torch.from_numpy(ri[keep]), torch.from_numpy(rj[keep]), torch.from_numpy(z[keep]).float()
+
+
+def train_network(config: SamplerTrainConfig, feature: str, ts: TrainSet, num_classes: int, progress: bool, init: Path | None) -> tuple[torch.nn.Module, list[dict]]:
+    num_outputs = num_classes if config.loss == "ac" else 1
+    net = create_model(config.arch, feature=feature, num_outputs=num_outputs)
+    if init is not None:
+        load_weights(net, init, skip_mismatched_head=True)
+    params = list(net.parameters())
+    if config.freeze_backbone:
+        head = _last_linear(net)
+        for p in net.parameters():
+            p.requires_grad_(False)
+        for p in head.parameters():
+            p.requires_grad_(True)
+        params = list(head.parameters())
+    rng = np.random.default_rng(config.seed)
+    n = len(ts.clip)
+    per_epoch = math.ceil(n / config.batch_size) if config.loss != "sal-rank" else math.ceil(n / max(1, config.batch_size // 2))
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=max(1, config.epochs * per_epoch), pct_start=0.15)
+    curve = []
+    for epoch in tqdm(range(config.epochs), desc=f"train {config.modality} sampler ({feature}, {config.loss})", unit="epoch", disable=not progress):
+        net.train()
+        if config.freeze_backbone:
+            net.eval()  # frozen batch-norm statistics too
+        t0 = time.perf_counter()
+        total, seen, correct = 0.0, 0, 0
+        if config.loss == "sal-rank":
+            batches = pair_batches(ts, config.batch_size, rng)
+        else:
+            order = torch.from_numpy(rng.permutation(n))
+            batches = (order[b : b + config.batch_size] for b in range(0, n, config.batch_size))
+        for batch in batches:
+            if config.loss == "sal-rank":
+                ri, rj, z = batch
+                out = net(prepare(feature, torch.cat([ts.x[ri], ts.x[rj]])))[:, 0]
+                loss = rank_loss(out[: len(ri)], out[len(ri) :], z, config.margin)
+                correct += int(((out[: len(ri)] - out[len(ri) :]) * z > 0).sum())
+                m = len(ri)
+            else:
+                rows = batch
+                clips = ts.clip[rows]
+                out = net(prepare(feature, ts.x[rows]))
+                if config.loss == "ac":
+                    y = ts.label[clips]
+                    loss = F.cross_entropy(out, y)
+                    correct += int((out.argmax(1) == y).sum())
+                else:
+                    y = ts.salient[clips]
+                    loss = F.binary_cross_entropy_with_logits(out[:, 0], y)
+                    correct += int(((out[:, 0] > 0).float() == y).sum())
+                m = len(rows)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += loss.item() * m
+            seen += m
+        curve.append({"epoch": epoch + 1, "loss": total / max(seen, 1), "accuracy": correct / max(seen, 1),
+                      "seconds": time.perf_counter() - t0})
+        log.info("%s/%s epoch %d: loss %.4f, accuracy %.3f", feature, config.loss, epoch + 1, curve[-1]["loss"], curve[-1]["accuracy"])
+    return net.eval(), curve
+
+
+def _last_linear(net: torch.nn.Module) -> torch.nn.Module:
+    last = None
+    for m in net.modules():
+        if isinstance(m, torch.nn.Linear):
+            last = m
+    if last is None:
+        raise ConfigError("freeze_backbone: the network has no linear layer to train")
+    return last
+
+
+def load_training_videos(config: SamplerTrainConfig, progress: bool):
+    """(packed features, dense probabilities, label index) of every usable training video, the
+    class list, and the errors of the ones left out."""
+    manifest, _ = dataset_paths(config.data)
+    entries = read_manifest(manifest, split="train")
+    if not entries:
+        raise ConfigError(f"{manifest}: no videos in the train split")
+    cache_root = Path(config.cache) if config.cache else default_cache(config.data)
+    classifier = load_classifier(config.classifier)
+    index = {c: i for i, c in enumerate(classifier.classes)}
+    extractor = config.extractor_config()
+    summary = extract_many(entries, cache_root / "features", extractor, workers=config.workers, progress=progress)
+    errors = {v: e for v, e in summary.failed}
+    dense, dense_errors = dense_scores(classifier, entries, cache_root, progress=progress, desc="dense (train)")
+    errors.update(dense_errors)
+    fcache = FeatureCache(cache_root / "features", extractor)
+    videos = []
+    for e in entries:
+        if e.video_id in errors or e.video_id not in dense:
+            continue
+        if e.label not in index:
+            raise ConfigError(f"{manifest}: label {e.label!r} of {e.video_id} is not one of the classifier's classes")
+        packed = fcache.load(content_hash(e.path))
+        probs = dense[e.video_id].probs
+        if len(packed["clip_index"]) != len(probs):
+            errors[e.video_id] = f"{e.video_id}: {len(packed['clip_index'])} clips of features but {len(probs)} of dense scores"
+            continue
+        videos.append((packed, probs, index[e.label]))
+    return videos, classifier.classes, errors, extractor
+
+
+def fit_sampler(config: SamplerTrainConfig, *, progress: bool = True) -> Path:
+    """Train the sampler of ``config``; returns its run directory."""
+    torch.manual_seed(config.seed)
+    run = Path(config.out)
+    t0 = time.perf_counter()
+    videos, classes, errors, extractor = load_training_videos(config, progress)
+    if not videos:
+        raise ConfigError(f"no usable training videos ({len(errors)} failed; first: {next(iter(errors.values()), '')})")
+    prepare_s = time.perf_counter() - t0
+    (run / "nets").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(config.seed)
+    curves, shapes = {}, {}
+    for feature in config.features:
+        ts = build_trainset(config, feature, videos, rng)
+        shapes[feature] = list(prepare(feature, ts.x[:1]).shape[1:])
+        init = Path(config.init_from) / "nets" / f"{feature}.safetensors" if config.init_from else None
+        net, curves[feature] = train_network(config, feature, ts, len(classes), progress, init)
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(run / "nets" / f"{feature}.safetensors"))
+    saved = {
+        "kind": "sampler",
+        "modality": config.modality,
+        "loss": config.loss,
+        "features": list(config.features),
+        "arch": {f: config.arch for f in config.features},
+        "num_outputs": len(classes) if config.loss == "ac" else 1,
+        "classes": list(classes),
+        "input_shapes": shapes,
+        "eval_frames_per_clip": config.eval_frames_per_clip,
+        "extractor": extractor.to_json(),
+        "train": json.loads(json.dumps(asdict(config))),
+        "training_videos": len(videos),
+        "skipped_videos": errors,
+        "seconds": {"prepare": prepare_s, "train": sum(c["seconds"] for cs in curves.values() for c in cs)},
+    }
+    (run / "config.json").write_text(json.dumps(saved, indent=1) + "\n")
+    (run / "curve.json").write_text(json.dumps(curves, indent=1) + "\n")
+    return run
+
+
+__all__ = ["SamplerTrainConfig", "fit_sampler", "oracle_labels", "rank_loss", "saliency", "default_cache"]

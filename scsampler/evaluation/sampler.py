@@ -1,0 +1,171 @@
+"""A trained sampler at run time: clip saliency scores from cheap-pass features.
+
+A sampler run directory (written by ``scsampler train-sampler``) holds one network per feature
+(``nets/<feature>.safetensors``) and ``config.json``. The visual sampler scores every P-frame of a
+clip with each feature's network (MD, RGB-R; I-frames for IF) and averages: first over the clip's
+frames, then over the features (section 3.3.1). The audio sampler scores each clip's log-mel.
+
+Saliency from the network's output depends on the loss it was trained with (section 3.2):
+AC: the maximum class probability; SAL-CL: the probability of "salient"; SAL-RANK: the raw score.
+Clips a sampler cannot score (no audio in their window; no frame of the feature) get ``nan``, never
+zero: the selection strategies rank them last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from scsampler.errors import ConfigError
+from scsampler.models.registry import create_model
+from scsampler.models.weights import load_weights
+
+LOSSES = ("ac", "sal-cl", "sal-rank")
+VISUAL_FEATURES = ("md", "rgbr", "if")
+# The packed-feature keys of each feature (see scsampler.data.cache.pack_clips).
+PACKED = {"md": ("md", "md_clip"), "rgbr": ("rgbr", "rgbr_clip"), "if": ("iframes", "iframes_clip")}
+
+
+def saliency(logits: torch.Tensor, loss: str) -> torch.Tensor:
+    """Per-row saliency from a sampler's outputs ``(N, O)``."""
+    if loss == "ac":
+        return logits.float().softmax(dim=1).max(dim=1).values
+    if loss == "sal-cl":
+        return torch.sigmoid(logits.float()[:, 0])
+    if loss == "sal-rank":
+        return logits.float()[:, 0]
+    raise ConfigError(f"unknown sampler loss {loss!r}; known: {', '.join(LOSSES)}")
+
+
+def prepare(feature: str, x: torch.Tensor) -> torch.Tensor:
+    """Cached feature rows -> network input (float32, ``(N, C, H, W)``)."""
+    if feature == "if":
+        return x.float().div(127.5).sub(1.0)  # uint8 thumbnails -> [-1, 1]
+    if feature == "md":
+        return x.float().div(8.0)             # pixels of displacement; typical motions are a few px/frame
+    if feature == "rgbr":
+        return x.float().div(32.0)            # signed residual levels
+    if feature == "audio":
+        return x.float().unsqueeze(1)         # (L, n_mels, frames) -> (L, 1, n_mels, frames)
+    raise ConfigError(f"unknown sampler feature {feature!r}")
+
+
+def evenly(n: int, m: int) -> torch.Tensor:
+    """Indices of ``m`` rows spread evenly over ``n`` (all of them when ``m`` is 0 or >= n)."""
+    if m <= 0 or m >= n:
+        return torch.arange(n)
+    return torch.round(torch.linspace(0, n - 1, m)).long()
+
+
+@dataclass
+class Sampler:
+    """A loaded sampler: ``score(packed, num_clips) -> (L,)`` saliency (``nan`` = not scored)."""
+
+    name: str
+    modality: str                       # "visual" or "audio"
+    loss: str
+    nets: dict[str, nn.Module]          # feature -> network, in eval mode
+    frames_per_clip: int = 0            # visual: frames scored per clip and feature; 0 = all of them
+    config: dict = field(default_factory=dict)
+    key: str = ""
+    batch_size: int = 256
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(self.nets)
+
+    @torch.inference_mode()
+    def _rows(self, feature: str, x: torch.Tensor) -> torch.Tensor:
+        net = self.nets[feature]
+        out = [saliency(net(prepare(feature, x[i : i + self.batch_size])), self.loss) for i in range(0, len(x), self.batch_size)]
+        return torch.cat(out) if out else torch.empty(0)
+
+    def score(self, packed: dict[str, torch.Tensor], num_clips: int, clips: torch.Tensor | None = None) -> torch.Tensor:
+        """Saliency of the clips of one video from its packed features. ``clips`` (clip indices)
+        restricts the work to those clips (stride); the others get ``nan``."""
+        wanted = torch.ones(num_clips, dtype=torch.bool) if clips is None else torch.zeros(num_clips, dtype=torch.bool)
+        if clips is not None:
+            wanted[torch.as_tensor(clips, dtype=torch.long)] = True
+        per_feature = []
+        for feature in self.nets:
+            if feature == "audio":
+                if "audio" not in packed:
+                    per_feature.append(torch.full((num_clips,), float("nan")))
+                    continue
+                rows = packed["clip_index"].long()
+                keep = wanted[rows] & (packed["audio_coverage"] > 0)
+                s = torch.full((num_clips,), float("nan"))
+                s[rows[keep]] = self._rows("audio", packed["audio"][keep])
+                per_feature.append(s)
+                continue
+            key, clip_key = PACKED[feature]
+            if key not in packed or packed[key].shape[0] == 0:
+                per_feature.append(torch.full((num_clips,), float("nan")))
+                continue
+            owner = packed[clip_key].long()
+            rows = self._choose_rows(owner, wanted)
+            s = self._rows(feature, packed[key][rows])
+            total = torch.zeros(num_clips).index_add_(0, owner[rows], s)
+            count = torch.zeros(num_clips).index_add_(0, owner[rows], torch.ones_like(s))
+            per_feature.append(torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, float("nan"))))
+        return torch.stack(per_feature).nanmean(dim=0)
+
+    def _choose_rows(self, owner: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+        """Rows of the wanted clips; at most ``frames_per_clip`` of each, evenly spread."""
+        rows = torch.nonzero(wanted[owner]).flatten()
+        if self.frames_per_clip <= 0 or len(rows) == 0:
+            return rows
+        picked = []
+        for c in torch.unique_consecutive(owner[rows]):
+            r = rows[owner[rows] == c]
+            picked.append(r[evenly(len(r), self.frames_per_clip)])
+        return torch.cat(picked)
+
+    def flops_per_row(self) -> dict[str, int]:
+        """FLOPs of one network evaluation (one frame, or one clip's log-mel) per feature."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        shapes = self.config.get("input_shapes", {})
+        out = {}
+        for feature, net in self.nets.items():
+            x = torch.zeros(1, *shapes[feature])
+            with FlopCounterMode(display=False) as counter, torch.inference_mode():
+                net(x)
+            out[feature] = counter.get_total_flops()
+        return out
+
+
+def sampler_key(run: Path) -> str:
+    h = hashlib.blake2b(digest_size=8)
+    for p in sorted(run.glob("nets/*.safetensors")) + [run / "config.json"]:
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def load_sampler(run: str | os.PathLike, *, frames_per_clip: int | None = None) -> Sampler:
+    """The sampler saved in run directory ``run``; a clear error when it is not one."""
+    run = Path(run)
+    try:
+        config = json.loads((run / "config.json").read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{run}: not a sampler run (no config.json)") from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{run}/config.json: unreadable ({err})") from None
+    if config.get("kind") != "sampler":
+        raise ConfigError(f"{run}: not a sampler run (config.json has no \"kind\": \"sampler\")")
+    nets = {}
+    for feature in config["features"]:
+        net = create_model(config["arch"][feature], feature=feature, num_outputs=config["num_outputs"])
+        missing = load_weights(net, run / "nets" / f"{feature}.safetensors", skip_mismatched_head=False)
+        if missing:
+            raise ConfigError(f"{run}/nets/{feature}.safetensors: {len(missing)} tensors missing (first: {missing[0]})")
+        nets[feature] = net.eval()
+    fpc = config.get("eval_frames_per_clip", 0) if frames_per_clip is None else frames_per_clip
+    return Sampler(name=run.name, modality=config["modality"], loss=config["loss"], nets=nets,
+                   frames_per_clip=int(fpc), config=config, key=sampler_key(run))
