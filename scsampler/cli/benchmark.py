@@ -22,9 +22,16 @@ def add_parser(sub) -> None:
     p.add_argument("--data", required=True, help="data directory (manifest.csv, classes.txt, segments.json)")
     p.add_argument("--classifier", required=True, help="classifier run directory (from train-classifier)")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--strategies", default=",".join(BASELINES), help=f"comma-separated (default: {','.join(BASELINES)})")
+    p.add_argument("--strategies", help=f"comma-separated (default: {','.join(BASELINES)}, then every --sampler and, "
+                   "with visual and audio samplers, the audio-visual combinations)")
     p.add_argument("--k", type=_ints, default=(1, 2, 5, 10, 20), help="K values, comma-separated (default 1,2,5,10,20)")
-    p.add_argument("--cache", help="cache directory for dense scores (default: OUT/cache)")
+    p.add_argument("--sampler", action="append", default=[], metavar="NAME=RUN",
+                   help="a trained sampler to compare (repeatable); its NAME becomes a strategy (top-K by its scores). "
+                   "Samplers named visual and audio also enable the audio-visual strategies "
+                   "av-convex-score, av-convex-list, av-intersect-list, av-union-list")
+    p.add_argument("--stride", type=_ints, default=(1,), help="sampler strategies also run scoring every N-th clip only, comma-separated (default 1)")
+    p.add_argument("--k-prime", type=_ints, default=(8,), help="av-union-list: clips taken from the visual sampler, comma-separated (default 8)")
+    p.add_argument("--cache", help="cache for features, dense and sampler scores (default: DATA/cache)")
     p.add_argument("--timing-videos", type=int, default=8, help="test videos on which wall time is measured (default 8)")
     p.add_argument("--timing-k", type=int, default=10, help="K for the wall-time measurement (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random strategy")
@@ -35,11 +42,27 @@ def run(args) -> int:
     from scsampler.evaluation.benchmark import BenchmarkConfig, run_benchmark
     from scsampler.evaluation.report import markdown
 
+    from scsampler.errors import ConfigError
+
+    samplers = {}
+    for item in args.sampler:
+        name, sep, run_dir = item.partition("=")
+        if not sep or not name or not run_dir:
+            raise ConfigError(f"--sampler takes NAME=RUN, got {item!r}")
+        samplers[name.strip()] = run_dir.strip()
+    if args.strategies:
+        strategies = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
+    else:
+        av = ("av-convex-score", "av-convex-list", "av-intersect-list", "av-union-list") if {"visual", "audio"} <= set(samplers) else ()
+        strategies = BASELINES + tuple(samplers) + av
     config = BenchmarkConfig(
         data=args.data,
         classifier=args.classifier,
         out=args.out,
-        strategies=tuple(s.strip() for s in args.strategies.split(",") if s.strip()),
+        strategies=strategies,
+        samplers=samplers,
+        strides=args.stride,
+        k_primes=args.k_prime,
         ks=args.k,
         cache=args.cache,
         timing_videos=args.timing_videos,

@@ -7,8 +7,15 @@ Stages (each cached, each timed):
 2. accuracy: for each strategy and K, the video prediction is the mean of the selected clips'
    probabilities, read from the dense scores (the classifier is deterministic, so this equals
    classifying just those clips; a test checks it);
-3. timing: on ``timing_videos`` test videos, each strategy runs the way a user runs it (probe,
-   select, decode the chosen clips only, classify) and every stage and decoded frame is counted.
+3. sampler scores (when samplers are given): each sampler scores every test clip from the cached
+   cheap features (extracted into ``<cache>/features`` if missing), cached per sampler and video;
+4. timing: on ``timing_videos`` test videos, each strategy runs the way a user runs it (probe or
+   cheap pass + sampler, select, decode the chosen clips only, classify; samplers through
+   :func:`scsampler.evaluation.pipeline.run_video`, the code ``scsampler predict`` runs) and every
+   stage and decoded frame is counted.
+
+Strategy names: the baselines, the name of any sampler given in ``samplers`` (top-K by its scores),
+and the audio-visual combinations, which use the samplers named ``visual`` and ``audio``.
 
 Writes ``results.json`` and, generated from it, ``results.md`` and the plots.
 """
@@ -19,7 +26,7 @@ import json
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +38,8 @@ from scsampler.errors import ConfigError
 from scsampler.evaluation.classifier import ClipClassifier, load_classifier
 from scsampler.evaluation.dense import dense_scores
 from scsampler.evaluation.metrics import aggregate, salient_overlap, salient_share, topk_correct
+from scsampler.evaluation.pipeline import AV_STRATEGIES, Selection, choose, run_video
+from scsampler.evaluation.sampler import Sampler, load_sampler
 from scsampler.io.decode import DecodeStats
 from scsampler.io.video import probe
 from scsampler.selection import fit_position_prior, get_strategy, select_oracle
@@ -53,6 +62,11 @@ class BenchmarkConfig:
     random_trials: int = 5
     prior_bins: int = 20
     seed: int = 0
+    samplers: dict[str, str] = field(default_factory=dict)   # name -> sampler run directory
+    strides: tuple[int, ...] = (1,)     # sampler strategies are also run scoring every N-th clip
+    k_primes: tuple[int, ...] = (8,)    # av-union-list's K' values
+    alpha_score: float = 0.9            # av-convex-score
+    alpha_list: float = 0.8             # av-convex-list
 
 
 class StageTimer:
@@ -136,14 +150,14 @@ def run_pipeline(strategy: str, k: int, classifier: ClipClassifier, entry, label
     video = probs.mean(dim=0)
     t4 = time.perf_counter()
     return {
-        "seconds": {"cheap": t1 - t0, "selection": t2 - t1, "decode": t3 - t2, "classify": t4 - t3},
+        "seconds": {"cheap": t1 - t0, "sampler": 0.0, "selection": t2 - t1, "decode": t3 - t2, "classify": t4 - t3},
         "frames_decoded": stats.frames_decoded,
         "clips_decoded": len(chosen),
         "prediction": int(video.argmax()),
     }
 
 
-def time_pipeline(config, classifier: ClipClassifier, test, priors) -> list[dict]:
+def time_pipeline(config, classifier: ClipClassifier, test, priors, samplers: dict[str, Sampler] | None = None) -> list[dict]:
     """Each strategy at ``timing_k`` as a user runs it, on the first ``timing_videos`` test videos:
     per-video wall time of each stage and the frames actually decoded. Strategies take turns on each
     video, so a change in the machine's load affects them alike; the first video is run once
@@ -151,11 +165,19 @@ def time_pipeline(config, classifier: ClipClassifier, test, priors) -> list[dict
     index = {c: i for i, c in enumerate(classifier.classes)}
     videos = test[: config.timing_videos]
     k = config.timing_k
-    totals = {s: {"cheap": 0.0, "selection": 0.0, "decode": 0.0, "classify": 0.0, "frames": 0, "clips": 0} for s in config.strategies}
+    samplers = samplers or {}
+    stages = ("cheap", "sampler", "selection", "decode", "classify")
+    totals = {s: {**{st: 0.0 for st in stages}, "frames": 0, "clips": 0} for s in config.strategies}
     gens = {s: torch.Generator().manual_seed(config.seed) for s in config.strategies}
     for n, entry in enumerate([videos[0]] + videos if videos else []):
         for strategy in config.strategies:
-            r = run_pipeline(strategy, k, classifier, entry, index[entry.label], generator=gens[strategy], prior=priors.get(k))
+            if strategy in BASELINES:
+                r = run_pipeline(strategy, k, classifier, entry, index[entry.label], generator=gens[strategy], prior=priors.get(k))
+            else:
+                kp = config.k_primes[0] if config.k_primes else 8
+                res = run_video(entry.path, classifier, _sampler_selection(strategy, k, samplers, config, k_prime=kp),
+                                _sampler_roles(strategy, samplers), video_id=entry.video_id)
+                r = {"seconds": res.seconds, "frames_decoded": res.frames_decoded, "clips_decoded": res.clips_decoded}
             if n == 0:
                 continue  # warm-up
             t = totals[strategy]
@@ -166,7 +188,7 @@ def time_pipeline(config, classifier: ClipClassifier, test, priors) -> list[dict
     rows = []
     m = max(1, len(videos))
     for strategy, t in totals.items():
-        per_video = {key: t[key] / m for key in ("cheap", "selection", "decode", "classify")}
+        per_video = {key: t[key] / m for key in stages}
         rows.append({
             "strategy": strategy,
             "k": None if strategy == "dense" else k,
@@ -179,15 +201,141 @@ def time_pipeline(config, classifier: ClipClassifier, test, priors) -> list[dict
     return rows
 
 
+@dataclass
+class SamplerScores:
+    scores: torch.Tensor                 # (L,) saliency, nan where not scored
+    rows_per_clip: dict[str, float]      # feature -> network evaluations per clip (frames scored)
+
+
+def sampler_scores(sampler: Sampler, entries, cache_root: Path, *, workers: int = 1, progress: bool = True) -> tuple[dict[str, SamplerScores], dict[str, str]]:
+    """The sampler's scores for every clip of ``entries``, from the cached cheap features
+    (extracted if missing); cached under ``<cache>/scores/<sampler key>``."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from scsampler.data.cache import FeatureCache, content_hash
+    from scsampler.data.extraction import extract_many
+    from scsampler.evaluation.sampler import PACKED
+    from scsampler.features.extractor import ExtractorConfig
+
+    extractor = ExtractorConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in sampler.config["extractor"].items()})
+    summary = extract_many(entries, cache_root / "features", extractor, workers=workers, progress=progress)
+    errors = {v: e for v, e in summary.failed}
+    fcache = FeatureCache(cache_root / "features", extractor)
+    out: dict[str, SamplerScores] = {}
+    for entry in entries:
+        if entry.video_id in errors:
+            continue
+        digest = content_hash(entry.path)
+        path = cache_root / "scores" / sampler.key / digest[:2] / f"{digest}.safetensors"
+        if path.exists():
+            with safe_open(str(path), framework="pt") as f:
+                out[entry.video_id] = SamplerScores(f.get_tensor("scores"), json.loads(f.metadata()["rows_per_clip"]))
+            continue
+        packed = fcache.load(digest)
+        n = len(packed["clip_index"])
+        scores = sampler.score(packed, n)
+        rows = {}
+        for feature in sampler.features:
+            if feature == "audio":
+                rows[feature] = float((packed.get("audio_coverage", torch.zeros(n)) > 0).float().mean()) if n else 0.0
+            else:
+                owner = packed.get(PACKED[feature][1], torch.zeros(0, dtype=torch.int32)).long()
+                per = torch.bincount(owner, minlength=n).float() if len(owner) else torch.zeros(n)
+                if sampler.frames_per_clip > 0:
+                    per = per.clamp(max=sampler.frames_per_clip)
+                rows[feature] = float(per.mean()) if n else 0.0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        save_file({"scores": scores.contiguous()}, str(tmp), metadata={"rows_per_clip": json.dumps(rows), "video_id": entry.video_id})
+        tmp.replace(path)
+        out[entry.video_id] = SamplerScores(scores, rows)
+    return out, errors
+
+
+def _sampler_selection(strategy: str, k: int, samplers: dict[str, Sampler], config: BenchmarkConfig, *, stride: int = 1, k_prime: int = 8) -> Selection:
+    if strategy in samplers:
+        return Selection(strategy=samplers[strategy].modality, k=k, stride=stride)
+    alpha = config.alpha_score if strategy == "av-convex-score" else config.alpha_list if strategy == "av-convex-list" else None
+    return Selection(strategy=strategy, k=k, stride=stride, k_prime=k_prime, alpha=alpha)
+
+
+def _sampler_roles(strategy: str, samplers: dict[str, Sampler]) -> dict[str, Sampler]:
+    """The samplers a strategy runs, by the role the pipeline gives them."""
+    if strategy in samplers:
+        return {samplers[strategy].modality: samplers[strategy]}
+    return {"visual": samplers["visual"], "audio": samplers["audio"]}
+
+
+def evaluate_sampler_accuracy(config, classifier, test, dense, segments, samplers, scored, gflops_clip: float) -> list[dict]:
+    """Rows of the sampler strategies (each at every K and stride; av-union-list at every K')."""
+    index = {c: i for i, c in enumerate(classifier.classes)}
+    clip_s = float(classifier.grid.clip_duration)
+    flops = {name: s.flops_per_row() for name, s in samplers.items()}
+    rows = []
+    for strategy in config.strategies:
+        if strategy not in samplers and strategy not in AV_STRATEGIES:
+            continue
+        roles = _sampler_roles(strategy, samplers)
+        names = {role: (strategy if strategy in samplers else role) for role in roles}
+        k_primes = config.k_primes if strategy == "av-union-list" else (None,)
+        for stride in config.strides:
+            for kp in k_primes:
+                for k in config.ks:
+                    sel = _sampler_selection(strategy, k, samplers, config, stride=stride, k_prime=kp or 8)
+                    top1, top5, clips, overlap, cheap = [], [], [], [], []
+                    for entry in test:
+                        if any(entry.video_id not in scored[n] for n in names.values()):
+                            continue
+                        probs = dense[entry.video_id].probs
+                        label = index[entry.label]
+                        n_clips = len(probs)
+                        scores = {role: scored[n][entry.video_id].scores[:n_clips] for role, n in names.items()}
+                        idx = choose(sel, n_clips, scores)
+                        video = aggregate(probs, idx)
+                        top1.append(topk_correct(video, label, 1))
+                        top5.append(topk_correct(video, label, 5))
+                        clips.append(len(idx))
+                        n_scored = len(range(0, n_clips, stride))
+                        cheap.append(sum(
+                            n_scored * sum(flops[n][f] * scored[n][entry.video_id].rows_per_clip.get(f, 0.0) for f in flops[n])
+                            for n in names.values()) / 1e9)
+                        if entry.video_id in segments:
+                            overlap.append(salient_overlap(idx, clip_s, segments[entry.video_id]["segments"]))
+                    if not top1:
+                        continue
+                    rows.append({
+                        "strategy": strategy,
+                        "k": k,
+                        "stride": stride,
+                        "k_prime": kp,
+                        "top1": float(np.mean(top1)),
+                        "top1_std_over_trials": None,
+                        "top5": float(np.mean(top5)),
+                        "clips_per_video": float(np.mean(clips)),
+                        "classifier_gflops_per_video": float(np.mean(clips)) * gflops_clip,
+                        "cheap_gflops_per_video": float(np.mean(cheap)),
+                        "salient_fraction_of_chosen": float(np.mean(overlap)) if overlap else None,
+                        "videos": len(top1),
+                    })
+    return rows
+
+
 def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    cache = Path(config.cache) if config.cache else out / "cache"
-    unknown = [s for s in config.strategies if s not in BASELINES]
-    if unknown:
-        raise ConfigError(f"unknown strategies: {', '.join(unknown)}; known: {', '.join(BASELINES)}")
-    timer = StageTimer()
     manifest, _ = dataset_paths(config.data)
+    cache = Path(config.cache) if config.cache else manifest.parent / "cache"
+    known = BASELINES + tuple(config.samplers) + (AV_STRATEGIES if {"visual", "audio"} <= set(config.samplers) else ())
+    unknown = [s for s in config.strategies if s not in known]
+    if unknown:
+        raise ConfigError(f"unknown strategies: {', '.join(unknown)}; known: {', '.join(known)}"
+                          + ("" if {"visual", "audio"} <= set(config.samplers) else " (the audio-visual ones need samplers named visual and audio)"))
+    timer = StageTimer()
+    samplers = {name: load_sampler(run) for name, run in config.samplers.items()}
+    for role in ("visual", "audio"):
+        if role in samplers and samplers[role].modality != role:
+            raise ConfigError(f"sampler {role!r} ({config.samplers[role]}) is a {samplers[role].modality} sampler")
     classifier = load_classifier(config.classifier)
     test = read_manifest(manifest, split="test")
     if not test:
@@ -212,14 +360,24 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
             ]
             priors[k] = fit_position_prior(chosen, bins=config.prior_bins)
     gflops_clip = classifier.flops_per_clip() / 1e9  # one forward pass under the FLOP counter
+    scored: dict[str, dict[str, SamplerScores]] = {}
+    for name, sampler in samplers.items():
+        with timer(f"sampler_{name}"):
+            scored[name], sampler_errors = sampler_scores(sampler, test, cache, progress=progress)
+        errors.update(sampler_errors)
+    baseline_config = BenchmarkConfig(**{**asdict(config), "strategies": tuple(s for s in config.strategies if s in BASELINES)})
     with timer("accuracy"):
-        rows = evaluate_accuracy(config, classifier, test, dense, segments, priors, gflops_clip)
+        rows = evaluate_accuracy(baseline_config, classifier, test, dense, segments, priors, gflops_clip)
+        rows += evaluate_sampler_accuracy(config, classifier, test, dense, segments, samplers, scored, gflops_clip)
     with timer("timing"):
-        timing = time_pipeline(config, classifier, test, priors)
+        timing = time_pipeline(config, classifier, test, priors, samplers)
     clip_s = float(classifier.grid.clip_duration)
     lengths = [len(dense[e.video_id].probs) for e in test]
     results = {
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
+        "samplers": {name: {"run": config.samplers[name], "modality": s.modality, "loss": s.loss, "features": list(s.features),
+                            "arch": s.config.get("arch"), "gflops_per_row": {f: v / 1e9 for f, v in s.flops_per_row().items()}}
+                     for name, s in samplers.items()},
         "classifier": {
             "name": classifier.name,
             "transform": classifier.transform.to_json(),

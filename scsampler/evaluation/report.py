@@ -10,36 +10,55 @@ def _pct(x) -> str:
     return "" if x is None else f"{100 * x:.1f}"
 
 
-def accuracy_table(results: dict, k: int | None = None) -> str:
-    """All strategies, one row per (strategy, K), or only ``k`` (plus dense) when given."""
-    lines = [
-        "| strategy | K | top-1 % | top-5 % | clips / video | classifier GFLOPs / video | chosen clips in salient segments % |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
+def label(row: dict) -> str:
+    """A row's strategy with its parameters: ``av-union-list K'=8``, ``visual stride 4``."""
+    text = row["strategy"]
+    if row.get("k_prime") is not None:
+        text += f" K'={row['k_prime']}"
+    if row.get("stride", 1) not in (1, None):
+        text += f" stride {row['stride']}"
+    return text
+
+
+def accuracy_table(results: dict, k: int | None = None, strategies: list[str] | None = None, stride: int | None = None) -> str:
+    """One row per (strategy, K[, K', stride]); only ``k`` (plus dense), only ``strategies``, only
+    ``stride`` (baselines always) when given."""
+    cheap = any(r.get("cheap_gflops_per_video") for r in results["rows"])
+    head = "| strategy | K | top-1 % | top-5 % | clips / video | classifier GFLOPs / video |"
+    rule = "|---|---:|---:|---:|---:|---:|"
+    if cheap:
+        head += " sampler GFLOPs / video |"
+        rule += "---:|"
+    lines = [head + " chosen clips in salient segments % |", rule + "---:|"]
     for r in results["rows"]:
         if k is not None and r["k"] not in (k, None):
+            continue
+        if strategies is not None and r["strategy"] not in strategies:
+            continue
+        if stride is not None and r.get("stride", 1) not in (stride, None):
             continue
         top1 = _pct(r["top1"])
         if r.get("top1_std_over_trials"):
             top1 += f" ± {100 * r['top1_std_over_trials']:.1f}"
-        lines.append(
-            f"| {r['strategy']} | {'all' if r['k'] is None else r['k']} | {top1} | {_pct(r['top5'])} | "
-            f"{r['clips_per_video']:.1f} | {r['classifier_gflops_per_video']:.1f} | {_pct(r['salient_fraction_of_chosen'])} |"
-        )
+        line = (f"| {label(r)} | {'all' if r['k'] is None else r['k']} | {top1} | {_pct(r['top5'])} | "
+                f"{r['clips_per_video']:.1f} | {r['classifier_gflops_per_video']:.1f} |")
+        if cheap:
+            line += f" {r.get('cheap_gflops_per_video', 0.0):.2f} |"
+        lines.append(line + f" {_pct(r['salient_fraction_of_chosen'])} |")
     return "\n".join(lines)
 
 
 def timing_table(results: dict) -> str:
     dense = next((t for t in results["timing"] if t["strategy"] == "dense"), None)
     lines = [
-        "| strategy | K | probe + select s | RGB decode s | classify s | total s / video | frames decoded / video | speed-up vs dense |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| strategy | K | probe / cheap pass s | sampler s | select s | RGB decode s | classify s | total s / video | frames decoded / video | speed-up vs dense |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in results["timing"]:
         s = t["seconds_per_video"]
         speed = f"{dense['total_seconds_per_video'] / t['total_seconds_per_video']:.1f}x" if dense else ""
         lines.append(
-            f"| {t['strategy']} | {'all' if t['k'] is None else t['k']} | {s['cheap'] + s['selection']:.3f} | {s['decode']:.3f} | "
+            f"| {t['strategy']} | {'all' if t['k'] is None else t['k']} | {s['cheap']:.3f} | {s.get('sampler', 0.0):.3f} | {s['selection']:.3f} | {s['decode']:.3f} | "
             f"{s['classify']:.3f} | {t['total_seconds_per_video']:.3f} | {t['frames_decoded_per_video']:.0f} | {speed} |"
         )
     return "\n".join(lines)
@@ -76,7 +95,7 @@ def plot(results: dict, out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = results["rows"]
+    rows = [{**r, "strategy": label(r)} for r in results["rows"]]
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     dense = next((r for r in rows if r["strategy"] == "dense"), None)
 

@@ -1,5 +1,14 @@
-"""Clip selection strategies (pure functions; see :mod:`scsampler.selection.strategies`)."""
+"""Clip selection strategies (pure functions; see :mod:`scsampler.selection.strategies`) and the
+audio-visual combinations of two samplers' scores (:mod:`scsampler.selection.combine`)."""
 
+from scsampler.selection.combine import (
+    av_convex_list,
+    av_convex_score,
+    av_intersect_list,
+    av_union_list,
+    select_strided,
+    strided,
+)
 from scsampler.selection.strategies import (
     STRATEGIES,
     fit_position_prior,
@@ -18,6 +27,12 @@ from scsampler.selection.strategies import (
 )
 
 __all__ = [
+    "av_convex_list",
+    "av_convex_score",
+    "av_intersect_list",
+    "av_union_list",
+    "select_strided",
+    "strided",
     "STRATEGIES",
     "fit_position_prior",
     "get_strategy",

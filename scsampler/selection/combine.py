@@ -21,9 +21,18 @@ def _scores(x, num_clips: int) -> torch.Tensor:
     return torch.nan_to_num(x, nan=-torch.inf)
 
 
-def _ranks(scores: torch.Tensor) -> torch.Tensor:
-    """Rank of every clip under ``scores`` (0 = best; ties to the earlier clip)."""
-    order = torch.sort(scores, descending=True, stable=True).indices
+def _order(scores: torch.Tensor, tiebreak: torch.Tensor | None = None) -> torch.Tensor:
+    """Clips best first under ``scores``; ties (unscored clips among them) by ``tiebreak``, then
+    to the earlier clip."""
+    if tiebreak is None:
+        return torch.sort(scores, descending=True, stable=True).indices
+    first = torch.sort(tiebreak, descending=True, stable=True).indices
+    return first[torch.sort(scores[first], descending=True, stable=True).indices]
+
+
+def _ranks(scores: torch.Tensor, tiebreak: torch.Tensor | None = None) -> torch.Tensor:
+    """Rank of every clip under ``scores`` (0 = best; see :func:`_order` for ties)."""
+    order = _order(scores, tiebreak)
     ranks = torch.empty_like(order)
     ranks[order] = torch.arange(len(order))
     return ranks
@@ -41,7 +50,8 @@ def av_convex_score(num_clips: int, k: int, *, visual, audio, alpha: float = 0.9
 @register_strategy("av-convex-list")
 def av_convex_list(num_clips: int, k: int, *, visual, audio, alpha: float = 0.8, **_) -> torch.Tensor:
     """Top-K by the convex combination of each clip's rank in the visual and the audio list."""
-    rv, ra = _ranks(_scores(visual, num_clips)), _ranks(_scores(audio, num_clips))
+    sv = _scores(visual, num_clips)
+    rv, ra = _ranks(sv), _ranks(_scores(audio, num_clips), sv)
     position = alpha * rv.double() + (1 - alpha) * ra.double()
     return select_topk(num_clips, k, scores=-position)
 
@@ -51,7 +61,8 @@ def av_intersect_list(num_clips: int, k: int, *, visual, audio, **_) -> torch.Te
     """The clips in both the visual and the audio top-m, m growing until there are K of them.
     When the last step adds more than needed, the ones best ranked by the visual sampler are kept."""
     k = _clamp(num_clips, k)
-    rv, ra = _ranks(_scores(visual, num_clips)), _ranks(_scores(audio, num_clips))
+    sv = _scores(visual, num_clips)
+    rv, ra = _ranks(sv), _ranks(_scores(audio, num_clips), sv)
     worst = torch.maximum(rv, ra)  # a clip enters the intersection when m exceeds its worse rank
     # Order by the m at which a clip enters, then by visual rank: the first K are the answer.
     key = worst.double() * num_clips + rv.double()
@@ -63,12 +74,11 @@ def av_union_list(num_clips: int, k: int, *, visual, audio, k_prime: int = 8, **
     """The visual top-K' plus the K - K' best audio clips not already chosen (K' clamped to K)."""
     k = _clamp(num_clips, k)
     kp = max(0, min(int(k_prime), k))
-    first = select_topk(num_clips, kp, scores=_scores(visual, num_clips))[:kp] if kp else torch.empty(0, dtype=torch.long)
+    sv = _scores(visual, num_clips)
+    first = select_topk(num_clips, kp, scores=sv)[:kp] if kp else torch.empty(0, dtype=torch.long)
     taken = torch.zeros(num_clips, dtype=torch.bool)
     taken[first] = True
-    sa = _scores(audio, num_clips)
-    sa = torch.where(taken, torch.full_like(sa, float("nan")), sa)
-    order = torch.sort(torch.nan_to_num(sa, nan=-torch.inf), descending=True, stable=True).indices
+    order = _order(_scores(audio, num_clips), sv)
     rest = order[~taken[order]][: k - kp]
     return torch.cat([first, rest])
 

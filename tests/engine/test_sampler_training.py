@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+import torch
+
+from scsampler.engine.sampler import SamplerTrainConfig, TrainSet, _subsample_rows, oracle_labels, rank_loss, train_network
+from scsampler.errors import ConfigError
+from scsampler.evaluation.sampler import Sampler, saliency
+from scsampler.models import create_model
+
+
+def test_oracle_labels_mark_the_top_fraction_of_each_video():
+    probs = torch.tensor([0.1, 0.9, 0.3, 0.8, 0.2, 0.7, 0.0, 0.05])
+    lab = oracle_labels(probs, 0.25)
+    assert lab.tolist() == [0, 1, 0, 1, 0, 0, 0, 0]
+    assert oracle_labels(probs[:1], 0.25).tolist() == [1]  # at least one positive
+
+
+def test_rank_loss_is_zero_only_for_pairs_ordered_by_the_margin():
+    z = torch.tensor([1.0, -1.0])
+    assert rank_loss(torch.tensor([1.0, 0.0]), torch.tensor([0.5, 1.0]), z, 0.2) == 0
+    assert rank_loss(torch.tensor([0.6, 0.0]), torch.tensor([0.5, 1.0]), z, 0.2) > 0  # within the margin
+    assert rank_loss(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 0.0]), z, 0.2) > 1  # wrong order
+
+
+def test_subsample_keeps_at_most_n_rows_of_every_clip():
+    owner = torch.tensor([0] * 15 + [1] * 3 + [2] * 1 + [3] * 15)
+    keep = _subsample_rows(owner, 2, np.random.default_rng(0))
+    counts = torch.bincount(owner[keep], minlength=4)
+    assert counts.tolist() == [2, 2, 1, 2]
+    assert torch.equal(keep, torch.sort(keep).values)
+
+
+def test_saliency_of_each_loss():
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    ac = saliency(logits, "ac")
+    assert ac[0] > ac[1] and torch.isclose(ac[1], torch.tensor(1 / 3))
+    assert torch.allclose(saliency(logits[:, :1], "sal-cl"), torch.sigmoid(logits[:, 0]))
+    assert torch.equal(saliency(logits[:, :1], "sal-rank"), logits[:, 0])
+
+
+def _motion_set(n_videos=12, clips=10, frames=4, seed=0):
+    """MD frames where the 'salient' clips (3 per video) move right by 4 px, the rest by noise."""
+    g = torch.Generator().manual_seed(seed)
+    xs, owner, target, video, label = [], [], [], [], []
+    for v in range(n_videos):
+        hot = torch.randperm(clips, generator=g)[:3]
+        for c in range(clips):
+            gid = v * clips + c
+            md = torch.randn(frames, 2, 8, 10, generator=g) * 0.5
+            if c in hot:
+                md[:, 0] += 4.0
+            xs.append(md)
+            owner += [gid] * frames
+            target.append(0.9 if c in hot else 0.1 * float(torch.rand(1, generator=g)))
+            video.append(v)
+            label.append(v % 2)
+    target = torch.tensor(target)
+    salient = torch.cat([oracle_labels(target[v * clips:(v + 1) * clips], 0.3) for v in range(n_videos)])
+    return TrainSet(torch.cat(xs).half(), torch.tensor(owner), torch.tensor(video), torch.tensor(label), target, salient)
+
+
+@pytest.mark.parametrize("loss", ["sal-cl", "sal-rank"])
+def test_a_sampler_learns_to_rank_moving_clips_first(tmp_path, loss):
+    train, test = _motion_set(seed=0), _motion_set(n_videos=6, seed=1)
+    config = SamplerTrainConfig.__new__(SamplerTrainConfig)  # skip the data checks: no data directory here
+    config.__dict__.update(dict(arch="sampler_tiny", loss=loss, epochs=8, batch_size=32, lr=1e-2, weight_decay=0.0,
+                                margin=0.5, seed=0, freeze_backbone=False, modality="visual"))
+    net, curve = train_network(config, "md", train, 2, False, None)
+    sampler = Sampler(name="t", modality="visual", loss=loss, nets={"md": net})
+    packed = {"md": test.x, "md_clip": test.clip, "clip_index": torch.arange(len(test.target))}
+    s = sampler.score(packed, len(test.target))
+    hot = test.target > 0.5
+    # Every salient clip outranks every other one in most videos: AUC near 1 (chance 0.5).
+    auc = (s[hot][:, None] > s[~hot][None, :]).float().mean()
+    assert auc > 0.9, (auc, curve[-1])
+
+
+def test_score_is_nan_where_a_clip_cannot_be_scored_and_averages_frames():
+    net = create_model("sampler_tiny", feature="md", num_outputs=1)
+    sampler = Sampler(name="t", modality="visual", loss="sal-rank", nets={"md": net.eval()}, frames_per_clip=2)
+    md = torch.randn(5, 2, 8, 10)
+    packed = {"md": md, "md_clip": torch.tensor([0, 0, 0, 2, 2]), "clip_index": torch.arange(3)}
+    s = sampler.score(packed, 3)
+    assert torch.isnan(s[1]) and not torch.isnan(s[0]) and not torch.isnan(s[2])
+    with torch.inference_mode():
+        rows = net(md / 8.0)[:, 0]
+    assert torch.isclose(s[0], (rows[0] + rows[2]) / 2, atol=1e-5)  # 2 of 3 frames, evenly spread
+    assert torch.isclose(s[2], rows[3:].mean(), atol=1e-5)
+    only = sampler.score(packed, 3, clips=torch.tensor([2]))
+    assert torch.isnan(only[0]) and torch.isclose(only[2], s[2])
+
+
+def test_audio_sampler_leaves_clips_without_audio_unscored():
+    net = create_model("sampler_tiny", feature="audio", num_outputs=1)
+    sampler = Sampler(name="a", modality="audio", loss="sal-cl", nets={"audio": net.eval()})
+    packed = {"audio": torch.randn(3, 40, 200).half(), "audio_coverage": torch.tensor([1.0, 0.0, 0.5]), "clip_index": torch.arange(3)}
+    s = sampler.score(packed, 3)
+    assert torch.isnan(s[1]) and (s[[0, 2]] > 0).all() and (s[[0, 2]] < 1).all()
+    assert torch.isnan(sampler.score({"clip_index": torch.arange(3)}, 3)).all()
+
+
+def test_config_errors_are_clear():
+    with pytest.raises(ConfigError, match="features must be among"):
+        SamplerTrainConfig(data="d", classifier="c", out="o", features=("audio",))
+    with pytest.raises(ConfigError, match="loss must be one of"):
+        SamplerTrainConfig(data="d", classifier="c", out="o", loss="hinge")
+    with pytest.raises(ConfigError, match="freeze_backbone needs init_from"):
+        SamplerTrainConfig(data="d", classifier="c", out="o", freeze_backbone=True)
+    with pytest.raises(ConfigError, match="unknown sampler architecture"):
+        SamplerTrainConfig(data="d", classifier="c", out="o", arch="r2plus1d_18")
