@@ -136,3 +136,15 @@ def tiny_classifier(tiny_data, tmp_path_factory) -> Path:
         segments_per_video=6, epochs=6, batch_size=8, lr=5e-3,
     )
     return fit(config, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_samplers(tiny_data, tiny_classifier, tmp_path_factory) -> dict[str, Path]:
+    """A visual (MD, AC) and an audio (SAL-RANK) sampler, one epoch each on `tiny_data` (run directories)."""
+    from scsampler.engine.sampler import SamplerTrainConfig, fit_sampler
+
+    root = tmp_path_factory.mktemp("tiny_samplers")
+    common = dict(data=str(tiny_data), classifier=str(tiny_classifier), arch="sampler_tiny", epochs=1, cache=str(root / "cache"))
+    visual = SamplerTrainConfig(out=str(root / "visual"), features=("md",), loss="ac", **common)
+    audio = SamplerTrainConfig(out=str(root / "audio"), modality="audio", loss="sal-rank", **common)
+    return {"visual": fit_sampler(visual, progress=False), "audio": fit_sampler(audio, progress=False)}

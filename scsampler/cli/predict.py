@@ -1,0 +1,182 @@
+"""``scsampler predict``: classify long videos from their K most salient clips, one JSON line per video."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+# Library imports happen inside run(): `scsampler --help` must not pay for importing torch.
+SAMPLER_STRATEGIES = ("visual", "audio", "av-convex-score", "av-convex-list", "av-intersect-list", "av-union-list")
+BASELINES = ("uniform", "random", "front", "center", "end", "dense")
+
+
+def _size(text: str) -> tuple[int, int]:
+    """``112`` -> (112, 112); ``128x171`` -> (128, 171)."""
+    parts = text.lower().split("x")
+    if len(parts) not in (1, 2) or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: give N or HxW, e.g. 112 or 128x171")
+    return int(parts[0]), int(parts[-1])
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="classify videos from their K most salient clips (one JSON line per video; resumable)",
+        description="Score every clip of each video with the cheap sampler(s), decode and classify only the K "
+        "selected clips, and append one JSON line per video to --out. A rerun of the same command skips the "
+        "videos already in --out (a killed batch resumes); videos that failed are listed in "
+        "OUT.failures.txt and retried only with --retry-failed.",
+    )
+    p.add_argument("inputs", nargs="*", metavar="VIDEO_OR_MANIFEST", help="video files and/or manifest .csv files")
+    p.add_argument("--manifest", action="append", default=[], metavar="CSV", help="a manifest of videos (repeatable)")
+    p.add_argument("--split", help="only the manifest rows of this split, e.g. test (video files given directly have none)")
+    p.add_argument("--root", metavar="DIR", help="refuse manifest paths that resolve outside DIR")
+    p.add_argument("--out", required=True, metavar="JSONL", help="results file, one JSON object per video (appended to)")
+    p.add_argument("--report", metavar="DIR", help="also write a picture per video and DIR/index.html")
+
+    c = p.add_argument_group("classifier (a run directory, or your own torchvision weights)")
+    c.add_argument("--classifier", metavar="RUN", help="classifier run directory (from train-classifier)")
+    c.add_argument("--classifier-arch", metavar="NAME", help="a registered classifier, e.g. r2plus1d_18 (with --classifier-weights and --classes)")
+    c.add_argument("--classifier-weights", metavar="FILE", help="state-dict file of --classifier-arch (.pth, .pt or .safetensors)")
+    c.add_argument("--classes", metavar="TXT", help="class names of --classifier-weights, one per line, in output order")
+    c.add_argument("--frames", type=int, help="with --classifier-arch: frames per clip (default 16)")
+    c.add_argument("--crop", type=_size, help="with --classifier-arch: centre crop, N or HxW (default 112)")
+    c.add_argument("--resize", type=_size, help="with --classifier-arch: decode size HxW (default 128x171)")
+
+    s = p.add_argument_group("selection")
+    s.add_argument("--sampler", metavar="RUN", help="sampler run directory (from train-sampler): a visual one, or an audio one")
+    s.add_argument("--audio-sampler", metavar="RUN", help="audio sampler run directory, to combine with a visual --sampler")
+    s.add_argument(
+        "--strategy",
+        choices=SAMPLER_STRATEGIES + BASELINES,
+        help="how clips are chosen (default: visual or audio with one sampler, av-union-list with both); "
+        "the baselines need no sampler",
+    )
+    s.add_argument("--k", type=int, default=10, help="clips classified per video (default 10)")
+    s.add_argument("--k-prime", type=int, default=8, help="av-union-list: clips from the visual top list, the rest from the audio one (default 8)")
+    s.add_argument("--alpha", type=float, help="av-convex-*: weight of the visual sampler (default 0.9 score, 0.8 list)")
+    s.add_argument("--stride", type=int, default=1, help="the samplers score every N-th clip only (default 1)")
+    s.add_argument("--fallback", choices=("none", "uniform"), default="none",
+                   help="a video without audio for the audio sampler: fail it (none, default) or choose uniformly")
+    s.add_argument("--seed", type=int, default=0, help="seed of the random strategy")
+
+    p.add_argument("--retry-failed", action="store_true", help="retry videos recorded as failed in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def load_classifier_from_args(args):
+    """The classifier of exactly one of --classifier RUN or --classifier-arch/-weights/--classes."""
+    from scsampler.errors import ConfigError
+    from scsampler.evaluation.classifier import classifier_from_weights, load_classifier
+    from scsampler.models.classifier import ClipTransform
+
+    own = {"--classifier-arch": args.classifier_arch, "--classifier-weights": args.classifier_weights, "--classes": args.classes}
+    shape = {"--frames": args.frames, "--crop": args.crop, "--resize": args.resize}
+    if args.classifier and any(v is not None for v in own.values()):
+        raise ConfigError("give either --classifier RUN or --classifier-arch/--classifier-weights/--classes, not both")
+    if args.classifier:
+        given = [k for k, v in shape.items() if v is not None]
+        if given:
+            raise ConfigError(f"{given[0]} applies to --classifier-arch only: a classifier run carries its own input size")
+        return load_classifier(args.classifier)
+    missing = [k for k, v in own.items() if v is None]
+    if len(missing) == len(own):
+        raise ConfigError("no classifier: give --classifier RUN, or --classifier-arch NAME --classifier-weights FILE --classes TXT")
+    if missing:
+        raise ConfigError(f"your own classifier needs {', '.join(missing)} as well")
+    crop = args.crop or (112, 112)
+    resize = args.resize or (128, 171)
+    if args.frames is not None and args.frames < 1:
+        raise ConfigError(f"--frames must be >= 1, got {args.frames}")
+    if resize[0] < crop[0] or resize[1] < crop[1]:
+        raise ConfigError(f"--resize {resize[0]}x{resize[1]} is smaller than --crop {crop[0]}x{crop[1]}")
+    transform = ClipTransform(frames=args.frames or 16, resize=resize, crop=crop)
+    return classifier_from_weights(args.classifier_arch, args.classifier_weights, args.classes, transform=transform)
+
+
+def load_samplers_from_args(args, classifier) -> dict:
+    """``{"visual": Sampler, "audio": Sampler}`` (those given), each checked against its flag and
+    against the classifier's clip grid (a sampler's clip i must be the classifier's clip i)."""
+    from scsampler.errors import ConfigError
+    from scsampler.evaluation.sampler import load_sampler
+
+    samplers = {}
+    if args.sampler:
+        s = load_sampler(args.sampler)
+        samplers[s.modality] = s
+    if args.audio_sampler:
+        s = load_sampler(args.audio_sampler)
+        if s.modality != "audio":
+            raise ConfigError(f"--audio-sampler {args.audio_sampler} is a {s.modality} sampler; give it as --sampler")
+        if "audio" in samplers:
+            raise ConfigError(f"--sampler {args.sampler} is an audio sampler too; --sampler takes the visual one")
+        samplers["audio"] = s
+    for m, s in samplers.items():
+        ext = s.config.get("extractor", {})
+        clip = (ext.get("clip_frames", 16), ext.get("fps", 16))
+        grid = (classifier.grid.clip_frames, classifier.grid.fps)
+        if clip[0] * grid[1] != grid[0] * clip[1]:
+            raise ConfigError(
+                f"the {m} sampler's clips are {clip[0]} frames at {clip[1]} fps but the classifier's are "
+                f"{grid[0]} frames at {grid[1]} fps: their clips would not line up"
+            )
+    return samplers
+
+
+def default_strategy(samplers: dict) -> str:
+    from scsampler.errors import ConfigError
+
+    if "visual" in samplers and "audio" in samplers:
+        return "av-union-list"
+    if samplers:
+        return next(iter(samplers))
+    raise ConfigError(f"no sampler: give --sampler RUN (and/or --audio-sampler RUN), or a baseline --strategy ({', '.join(BASELINES)})")
+
+
+def run(args) -> int:
+    from scsampler.data.extraction import expand_inputs
+    from scsampler.errors import ConfigError
+    from scsampler.evaluation.pipeline import Selection
+    from scsampler.evaluation.predict import failures_path, predict_many
+
+    inputs = list(args.inputs) + list(args.manifest)
+    if not inputs:
+        raise ConfigError("no videos: give VIDEO files and/or --manifest CSV")
+    entries = expand_inputs(inputs, args.root)
+    if args.split is not None:
+        entries = [e for e in entries if e.split == args.split]
+        if not entries:
+            raise ConfigError(f"no videos of the split {args.split!r} in {', '.join(inputs)}")
+    classifier = load_classifier_from_args(args)
+    samplers = load_samplers_from_args(args, classifier)
+    strategy = args.strategy or default_strategy(samplers)
+    selection = Selection(strategy=strategy, k=args.k, k_prime=args.k_prime, alpha=args.alpha, stride=args.stride, fallback=args.fallback)
+    missing = [m for m in selection.needs if m not in samplers]
+    if missing:
+        flags = {"visual": "--sampler (a visual one)", "audio": "--audio-sampler (or an audio --sampler)"}
+        raise ConfigError(f"strategy {strategy} needs {' and '.join(flags[m] for m in missing)}")
+    summary = predict_many(
+        entries, classifier, selection, samplers, args.out,
+        seed=args.seed, retry_failed=args.retry_failed, report=args.report,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    failed = summary.failed + summary.recorded
+    if len(entries) == 1 and failed and not summary.interrupted:
+        print(f"scsampler predict: error: {failed[0][1]}", file=sys.stderr)
+        return 2
+    for _, error in summary.failed:
+        print(f"failed: {error}", file=sys.stderr)
+    parts = [f"{len(summary.done)} done", f"{len(summary.skipped)} already in {args.out}", f"{len(failed)} failed"]
+    if summary.recorded:
+        parts[-1] += f" ({len(summary.recorded)} in an earlier run: --retry-failed retries them)"
+    print(
+        "predict: " + ", ".join(parts)
+        + (f"; failures listed in {failures_path(args.out)}" if failed else "")
+        + (f"; report in {args.report}/index.html" if args.report else "")
+        + (" (interrupted: rerun the same command to finish)" if summary.interrupted else ""),
+        file=sys.stderr,
+    )
+    if summary.interrupted:
+        return 130
+    return 1 if failed else 0

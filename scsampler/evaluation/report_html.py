@@ -1,0 +1,263 @@
+"""``scsampler predict --report DIR``: a picture per video and an ``index.html`` that shows them all.
+
+Each picture has the saliency timeline (every clip's sampler score over time, one panel per modality,
+the selected clips shaded) and thumbnails of the middle frame of the three highest- and three
+lowest-scoring clips per modality (selected ones framed). A baseline strategy has no scores: its
+timeline shows the selected clips only, and the thumbnails are those of the first selected clips.
+
+Pictures are drawn from the records of the results file alone (plus the video, for thumbnails), so a
+rerun can draw the ones an interrupted run did not. The page is self-contained: relative links only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import math
+import os
+import re
+from fractions import Fraction
+from pathlib import Path
+from urllib.parse import quote
+
+from scsampler.errors import ScsamplerError
+
+log = logging.getLogger(__name__)
+
+MODALITY_COLOURS = {"visual": "tab:blue", "audio": "tab:green"}
+SELECTED_COLOUR = "tab:orange"
+THUMB_HEIGHT = 90  # pixels of a decoded thumbnail
+
+
+def figure_name(video: str) -> str:
+    """A file name for the picture of ``video``: readable, and distinct for equal base names."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(video).name).strip("_")[:60] or "video"
+    return f"{stem}-{hashlib.blake2b(video.encode('utf-8'), digest_size=4).hexdigest()}.png"
+
+
+def thumbnail_clips(record: dict) -> list[tuple[str, list[int]]]:
+    """Which clips to show, per row: ``[(row label, clip indices)]``. Per modality the three
+    highest-scoring clips (best first) then the three lowest (lowest last); without scores, the
+    first six selected clips."""
+    rows = []
+    for modality, scores in record.get("scores", {}).items():
+        scored = sorted((i for i, s in enumerate(scores) if s is not None), key=lambda i: -scores[i])
+        top = scored[:3]
+        bottom = [i for i in scored[-3:] if i not in top]
+        if top:
+            rows.append((modality, top + bottom))
+    if not rows:
+        rows.append(("selected", [c["index"] for c in record["selected"][:6]]))
+    return rows
+
+
+def _thumbnails(path, clips: list[int], clip_s: Fraction) -> dict[int, "object"]:
+    """Middle frame of each clip, ``{index: (H, W, 3) uint8 array}``."""
+    from scsampler.io.decode import decode_intervals
+    from scsampler.io.video import probe
+
+    info = probe(path)
+    w = max(1, min(3 * THUMB_HEIGHT, round(THUMB_HEIGHT * info.width / info.height)))
+    order = sorted(set(clips))
+    frames = decode_intervals(path, [(i * clip_s + clip_s / 2, (i + 1) * clip_s) for i in order], num_frames=1, size=(THUMB_HEIGHT, w))
+    return {i: frames[k, :, 0].permute(1, 2, 0).numpy() for k, i in enumerate(order)}  # (K, 3, 1, H, W) -> (H, W, 3)
+
+
+def _clip_seconds(record: dict) -> Fraction:
+    c = record["selected"][0]
+    return Fraction(c["end_s"] - c["start_s"]).limit_denominator(1000)
+
+
+def draw_video(record: dict, path: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Draw the picture of one successful record (a line of the results file) into ``out`` (PNG)."""
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure registry to manage
+
+    out = Path(out)
+    clip_s = _clip_seconds(record)
+    d = float(clip_s)
+    n = record["num_clips"]
+    scores = {m: s for m, s in record.get("scores", {}).items() if any(v is not None for v in s)}
+    selected = {c["index"] for c in record["selected"]}
+    rows = thumbnail_clips({**record, "scores": scores})
+    notes = list(record.get("notes", []))
+    if record.get("fallback"):
+        notes.insert(0, f"fallback: {record['fallback']}")
+    try:
+        thumbs = _thumbnails(path, [i for _, r in rows for i in r], clip_s)
+    except ScsamplerError as err:
+        thumbs, rows = {}, []
+        notes.append(f"no thumbnails: {err}")
+
+    panels = list(scores) or ["selected"]
+    fig = Figure(figsize=(12, 1.0 + 1.9 * len(panels) + 1.9 * len(rows)), layout="constrained")
+    grid = fig.add_gridspec(len(panels) + len(rows), 1, height_ratios=[1.6] * len(panels) + [1.5] * len(rows))
+    spans = [(c["start_s"], c["end_s"] - c["start_s"]) for c in record["selected"]]
+    first = ax = None
+    for p, name in enumerate(panels):
+        ax = fig.add_subplot(grid[p], sharex=first)
+        first = first or ax
+        # The selected clips, shaded over the whole height of the panel.
+        ax.broken_barh(spans, (0, 1), transform=ax.get_xaxis_transform(), color=SELECTED_COLOUR, alpha=0.3,
+                       label=f"selected ({len(spans)} clips)")
+        if name in scores:
+            s = scores[name]
+            # Through the scored clips only: with a stride the others are None, and a line through
+            # nan would break at every one of them.
+            scored = [i for i, v in enumerate(s) if v is not None]
+            ax.plot([(i + 0.5) * d for i in scored], [s[i] for i in scored], color=MODALITY_COLOURS.get(name, "tab:gray"),
+                    marker="." if n <= 300 else None, lw=1.2, label=f"{name} sampler score")
+            sel = sorted(i for i in selected if i < len(s) and s[i] is not None)
+            ax.scatter([(i + 0.5) * d for i in sel], [s[i] for i in sel], color=SELECTED_COLOUR, edgecolor="black", zorder=3, s=22)
+            ax.set_ylabel(f"{name} score")
+        else:
+            ax.set_yticks([])
+            ax.text(0.5, 0.5, f"strategy {record.get('strategy', '?')}: no sampler scores", transform=ax.transAxes,
+                    ha="center", va="center", color="dimgray")
+        ax.set_xlim(0, max(n * d, d))
+        ax.legend(loc="upper right", fontsize=7, framealpha=0.8)
+        ax.grid(axis="x", alpha=0.3)
+    ax.set_xlabel("time (s)")
+
+    for r, (name, clips) in enumerate(rows):
+        fmt = _score_format(scores.get(name, []))
+        cells = grid[len(panels) + r].subgridspec(1, 6)
+        for j, i in enumerate(clips):
+            ax = fig.add_subplot(cells[j])
+            ax.imshow(thumbs[i])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            colour, width = (SELECTED_COLOUR, 3) if i in selected else ("lightgray", 1)
+            for spine in ax.spines.values():
+                spine.set_color(colour)
+                spine.set_linewidth(width)
+            score = scores[name][i] if name in scores else None
+            ax.set_title(f"{i * d:g}-{(i + 1) * d:g} s" + (f"  {score:{fmt}}" if score is not None else ""), fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"{name}: top 3" if name in scores else "selected", fontsize=8)
+            elif j == 3 and name in scores:
+                ax.set_ylabel("bottom 3", fontsize=8)
+
+    fig.suptitle(_title(record) + "".join(f"\n{x}" for x in notes), fontsize=10, ha="left", x=0.01)
+    tmp = out.with_name(out.name + ".tmp.png")
+    fig.savefig(tmp, dpi=90)
+    os.replace(tmp, out)
+    return out
+
+
+def _score_format(scores: list) -> str:
+    """A format that tells a video's scores apart: enough decimals for their spread (an AC
+    sampler's scores can all lie within 0.001 of each other)."""
+    values = [v for v in scores if v is not None]
+    spread = max(values) - min(values) if values else 0.0
+    decimals = 3 if spread <= 0 else min(8, max(2, 2 - math.floor(math.log10(spread))))
+    return f".{decimals}f"
+
+
+def _title(record: dict) -> str:
+    top = record["top5"][0] if record.get("top5") else None
+    line = f"{record['video']}   predicted: {top['label']} ({top['prob']:.0%})" if top else record["video"]
+    if record.get("label") is not None:
+        line += f"   label: {record['label']}" + (" (correct)" if top and top["label"] == record["label"] else " (wrong)")
+    seconds = sum(record.get("seconds", {}).values())
+    return line + (f"\nstrategy {record.get('strategy', '?')}, K={record.get('k', '?')}: {record['clips_decoded']} of "
+                   f"{record['num_clips']} clips classified, {seconds:.2f} s")
+
+
+def draw_video_safely(record: dict, path: str | os.PathLike, report: str | os.PathLike) -> Path | None:
+    """:func:`draw_video` into ``report/<figure_name>``; a picture that cannot be drawn is logged,
+    never a reason to stop a batch (the prediction is already saved)."""
+    out = Path(report) / figure_name(record["video"])
+    try:
+        return draw_video(record, path, out)
+    except (ScsamplerError, OSError, ValueError, RuntimeError, KeyError, IndexError) as err:
+        log.warning("%s: no report picture: %s", record["video"], " ".join(str(err).split()))
+        log.debug("report picture failed", exc_info=True)
+        return None
+
+
+def write_report(rows: list[tuple[dict, str | os.PathLike]], report: str | os.PathLike) -> Path:
+    """Draw the missing pictures of ``rows`` (record, video path) and write ``report/index.html``."""
+    report = Path(report)
+    report.mkdir(parents=True, exist_ok=True)
+    for record, path in rows:
+        if "error" not in record and not (report / figure_name(record["video"])).exists():
+            draw_video_safely(record, path, report)
+    page = report / "index.html"
+    tmp = page.with_name(page.name + ".tmp")
+    tmp.write_text(index_html(rows, report), encoding="utf-8")
+    os.replace(tmp, page)
+    return page
+
+
+def _href(target: str | os.PathLike, base: Path) -> str:
+    try:
+        rel = os.path.relpath(os.path.abspath(target), os.path.abspath(base))
+    except ValueError:  # another drive (Windows)
+        return Path(os.path.abspath(target)).as_uri()
+    return quote(Path(rel).as_posix())
+
+
+def index_html(rows: list[tuple[dict, str | os.PathLike]], report: Path) -> str:
+    """The page: a summary, a table of contents, then per video its prediction and picture."""
+    e = html.escape
+    ok = [r for r, _ in rows if "error" not in r]
+    labelled = [r for r in ok if r.get("label") is not None and r.get("top5")]
+    correct = sum(r["top5"][0]["label"] == r["label"] for r in labelled)
+    settings = next(iter(ok), {})
+    head = f"{len(rows)} videos, {len(rows) - len(ok)} failed"
+    if settings:
+        head += f"; strategy {e(str(settings.get('strategy')))}, K={e(str(settings.get('k')))}"
+    if labelled:
+        head += f"; top-1 correct on {correct} of {len(labelled)} labelled videos"
+    toc, sections = [], []
+    for n, (record, path) in enumerate(rows):
+        anchor = f"v{n}"
+        name = e(record["video"])
+        video_link = f'<a href="{e(_href(path, report))}">video file</a>'
+        if "error" in record:
+            toc.append(f'<li><a href="#{anchor}">{name}</a>: <span class="bad">failed</span></li>')
+            sections.append(f'<section id="{anchor}"><h2>{name}</h2><p class="bad">{e(record["error"])}</p><p>{video_link}</p></section>')
+            continue
+        top = record["top5"][0] if record["top5"] else {"label": "?", "prob": 0.0}
+        verdict = ""
+        if record.get("label") is not None:
+            good = top["label"] == record["label"]
+            verdict = f' <span class="{"good" if good else "bad"}">label {e(record["label"])}</span>'
+        toc.append(f'<li><a href="#{anchor}">{name}</a>: {e(top["label"])} ({top["prob"]:.0%}){verdict}</li>')
+        preds = "".join(
+            f'<tr><td>{e(p["label"])}</td><td class="num">{p["prob"]:.1%}</td>'
+            f'<td><div class="bar" style="width:{100 * p["prob"]:.0f}px"></div></td></tr>'
+            for p in record["top5"]
+        )
+        notes = ([f"fallback: {record['fallback']}"] if record.get("fallback") else []) + list(record.get("notes", []))
+        picture = figure_name(record["video"])
+        img = (f'<a href="{e(quote(picture))}"><img src="{e(quote(picture))}" alt="saliency timeline of {name}"></a>'
+               if (report / picture).exists() else '<p class="bad">no picture (see the log)</p>')
+        sections.append(
+            f'<section id="{anchor}"><h2>{name}</h2>'
+            f'<p>{video_link} &middot; {record["clips_decoded"]} of {record["num_clips"]} clips classified{verdict}</p>'
+            f'<table>{preds}</table>'
+            + "".join(f'<p class="note">{e(x)}</p>' for x in notes)
+            + f"{img}</section>"
+        )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>scsampler predict</title>
+<style>
+body {{ font-family: sans-serif; max-width: 1100px; margin: 1em auto; padding: 0 1em; }}
+section {{ border-top: 1px solid #ccc; padding-top: .5em; margin-top: 1.5em; }}
+h2 {{ font-size: 1.1em; word-break: break-all; }}
+img {{ max-width: 100%; }}
+td.num {{ text-align: right; padding: 0 .6em; }}
+.bar {{ height: .8em; background: #e8a33d; }}
+.good {{ color: #2a7a2a; }} .bad {{ color: #b22; }} .note {{ color: #555; font-size: .9em; }}
+</style></head><body>
+<h1>scsampler predict</h1>
+<p>{head}</p>
+<ul>{"".join(toc)}</ul>
+{"".join(sections)}
+</body></html>
+"""
+
+
+__all__ = ["draw_video", "draw_video_safely", "figure_name", "index_html", "thumbnail_clips", "write_report"]
