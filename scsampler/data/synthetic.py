@@ -51,7 +51,7 @@ from scsampler.io.writer import VideoWriter
 log = logging.getLogger(__name__)
 
 # Bump when the rendering changes, so that a rerun into an old folder does not mix the two.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 CODECS = ("h264", "mpeg4")
 AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
@@ -139,6 +139,10 @@ class SyntheticConfig:
     # class's. Two classes of a pair share a look, so the look narrows a class down to its pair and
     # only the motion tells the two apart. 0: every sprite looks random (classes differ by motion only).
     look_cue: float = 0.8
+    # Backgrounds: every shot's scene (texture and still props) is one of scene_pool scenes shared
+    # by all videos of all classes, so a scene says nothing about the class and a classifier cannot
+    # learn a video's label from its background; 0: a new scene for every shot.
+    scene_pool: int = 32
     # encoding
     width: int = 160
     height: int = 128
@@ -178,6 +182,7 @@ class SyntheticConfig:
         lo, hi = self.salient_fraction - self.salient_fraction_spread, self.salient_fraction + self.salient_fraction_spread
         need(self.salient_fraction_spread >= 0, "salient_fraction_spread must be >= 0")
         need(0 < lo and hi < 0.5, f"salient fraction must stay in (0, 0.5) (a minority), got [{lo:g}, {hi:g}]")
+        need(self.scene_pool >= 0, f"scene_pool must be >= 0, got {self.scene_pool}")
         for name in ("glimpse_per_min", "sound_only_per_min", "masked_per_min", "min_gap_s"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("pan_prob", "flicker_prob", "music_prob", "babble_prob", "noise_prob", "look_cue"):
@@ -256,6 +261,7 @@ class Shot:
     camera: str     # "static", "pan" or "flicker"
     audio: str      # sound bed: "silence", "babble", "music" or "noise"
     seed: int
+    scene: int = -1  # index into the shared scene pool; -1: the shot's own scene
 
 
 @dataclass(frozen=True)
@@ -354,7 +360,8 @@ def _plan_video(cfg: SyntheticConfig, rng: np.random.Generator, path: str, split
             end = n_frames
         camera = CAMERAS[int(rng.choice(3, p=camera_p))]
         bed = BEDS[int(rng.choice(4, p=np.array(bed_p) / sum(bed_p)))]
-        shots.append(Shot(pos, end, camera, bed, int(rng.integers(2**31))))
+        scene = int(rng.integers(cfg.scene_pool)) if cfg.scene_pool > 0 else -1
+        shots.append(Shot(pos, end, camera, bed, int(rng.integers(2**31)), scene))
         pos = end
 
     return VideoSpec(path, split, label, n_frames, tuple(timeline), tuple(shots), int(rng.integers(2**31)))
@@ -648,14 +655,16 @@ class _Scene:
         h, w = cfg.height, cfg.width
         self.h, self.w, self.fps, self.camera = h, w, cfg.fps, shot.camera
         self.th, self.tw = 2 * h, 2 * w
-        tex = make_texture(rng, self.th, self.tw)
         sizes = cfg.sprite_size
-        # Still props are painted into the scene (they pan with it): one frame shows objects in
-        # every shot, salient or not, so only motion can tell.
-        for _ in range(rng.integers(0, 4)):
-            sp = make_sprite(rng, _sprite_px(rng, sizes, h), pick_look(rng, None, cfg.look_cue, cfg.num_classes))
-            draw_sprite(tex, sp, rng.uniform(0.1, 0.9) * self.tw, rng.uniform(0.1, 0.9) * self.th,
-                        rng.uniform(0.7, 1.1), rng.uniform(0, np.pi))
+        # The scene: the texture and the still props painted into it (they pan with it: one frame
+        # shows objects in every shot, salient or not, so only motion can tell). A pooled scene
+        # comes from its own seed, the same in every video that uses it.
+        scene_rng = np.random.default_rng([0x5CE7E, shot.scene]) if shot.scene >= 0 else rng
+        tex = make_texture(scene_rng, self.th, self.tw)
+        for _ in range(scene_rng.integers(0, 4)):
+            sp = make_sprite(scene_rng, _sprite_px(scene_rng, sizes, h), pick_look(scene_rng, None, cfg.look_cue, cfg.num_classes))
+            draw_sprite(tex, sp, scene_rng.uniform(0.1, 0.9) * self.tw, scene_rng.uniform(0.1, 0.9) * self.th,
+                        scene_rng.uniform(0.7, 1.1), scene_rng.uniform(0, np.pi))
         self.tiled = np.tile(tex, (2, 2, 1))
         self.offset = (rng.uniform(0, self.th), rng.uniform(0, self.tw))
         self.velocity = (0.0, 0.0)

@@ -18,6 +18,7 @@ probabilities from ``<cache>/dense`` (scored here if missing), so every stage is
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -72,7 +73,7 @@ class SamplerTrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     train_frames_per_clip: int = 2              # frames kept per clip for training (memory bound)
-    eval_frames_per_clip: int = 0               # frames scored per clip at test time; 0 = all
+    eval_frames_per_clip: int = 2               # frames scored per clip and feature at test time; 0 = all (the paper)
     init_from: str | None = None                # a sampler run to start from (same arch and features)
     freeze_backbone: bool = False               # train only the last layer (Table 6's variant)
     cache: str | None = None                    # default: <data>/cache
@@ -300,10 +301,32 @@ def load_training_videos(config: SamplerTrainConfig, progress: bool):
     return videos, classifier.classes, errors, extractor
 
 
-def fit_sampler(config: SamplerTrainConfig, *, progress: bool = True) -> Path:
-    """Train the sampler of ``config``; returns its run directory."""
+def _identity(config: SamplerTrainConfig) -> dict:
+    d = json.loads(json.dumps(asdict(config)))
+    for k in ("out", "workers"):
+        d.pop(k)
+    manifest, _ = dataset_paths(config.data)
+    d["manifest_sha"] = hashlib.blake2b(manifest.read_bytes(), digest_size=8).hexdigest()
+    d["classifier_sha"] = hashlib.blake2b((Path(config.classifier) / "model.safetensors").read_bytes(), digest_size=8).hexdigest()
+    return d
+
+
+def _same_run(run: Path, config: SamplerTrainConfig) -> bool:
+    try:
+        saved = json.loads((run / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return saved.get("identity") == _identity(config) and all((run / "nets" / f"{f}.safetensors").exists() for f in config.features)
+
+
+def fit_sampler(config: SamplerTrainConfig, *, progress: bool = True, reuse: bool = True) -> Path:
+    """Train the sampler of ``config``; returns its run directory. With ``reuse``, a run directory
+    already trained with the same settings, data and classifier is returned as it is."""
     torch.manual_seed(config.seed)
     run = Path(config.out)
+    if reuse and _same_run(run, config):
+        log.info("%s: already trained with these settings, reusing it", run)
+        return run
     t0 = time.perf_counter()
     videos, classes, errors, extractor = load_training_videos(config, progress)
     if not videos:
@@ -330,6 +353,7 @@ def fit_sampler(config: SamplerTrainConfig, *, progress: bool = True) -> Path:
         "eval_frames_per_clip": config.eval_frames_per_clip,
         "extractor": extractor.to_json(),
         "train": json.loads(json.dumps(asdict(config))),
+        "identity": _identity(config),
         "training_videos": len(videos),
         "skipped_videos": errors,
         "seconds": {"prepare": prepare_s, "train": sum(c["seconds"] for cs in curves.values() for c in cs)},
@@ -339,4 +363,31 @@ def fit_sampler(config: SamplerTrainConfig, *, progress: bool = True) -> Path:
     return run
 
 
-__all__ = ["SamplerTrainConfig", "fit_sampler", "oracle_labels", "rank_loss", "saliency", "default_cache"]
+def compose_samplers(runs: list[str | Path], out: str | Path) -> Path:
+    """One sampler whose clip score averages the features of several single-modality runs (e.g. an
+    MD run and an RGB-R run -> MD + RGB-R), as section 3.3.1 combines its networks. The runs must
+    share the modality and the loss; the networks are copied, not retrained."""
+    import shutil
+
+    configs = [json.loads((Path(r) / "config.json").read_text()) for r in runs]
+    first = configs[0]
+    for r, c in zip(runs, configs):
+        if (c["modality"], c["loss"], c["num_outputs"]) != (first["modality"], first["loss"], first["num_outputs"]):
+            raise ConfigError(f"{r}: a {c['modality']} / {c['loss']} sampler cannot be combined with a {first['modality']} / {first['loss']} one")
+    out = Path(out)
+    (out / "nets").mkdir(parents=True, exist_ok=True)
+    combined = {**first, "features": [], "arch": {}, "input_shapes": {}, "composed_from": [str(r) for r in runs]}
+    combined.pop("identity", None)
+    for r, c in zip(runs, configs):
+        for f in c["features"]:
+            if f in combined["features"]:
+                raise ConfigError(f"{r}: feature {f} is already in the combination")
+            shutil.copyfile(Path(r) / "nets" / f"{f}.safetensors", out / "nets" / f"{f}.safetensors")
+            combined["features"].append(f)
+            combined["arch"][f] = c["arch"][f]
+            combined["input_shapes"][f] = c["input_shapes"][f]
+    (out / "config.json").write_text(json.dumps(combined, indent=1) + "\n")
+    return out
+
+
+__all__ = ["SamplerTrainConfig", "compose_samplers", "fit_sampler", "oracle_labels", "rank_loss", "saliency", "default_cache"]

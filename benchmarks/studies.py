@@ -1,0 +1,196 @@
+"""The paper's studies (SCSampler section 4.2, Appendices C-D) on a generated data set.
+
+    python benchmarks/studies.py --data data/default --classifier runs/default/classifier --out runs/studies \\
+        [--study loss,features,audio,av,ktr,cross] [--classifier2 runs/default/classifier-mc3] [--docs docs/results.md]
+
+Trains every sampler a study needs (``<out>/samplers/<name>``, reused when already trained with the
+same settings), runs ``scsampler benchmark`` with them (``<out>/<study>/results.json``; features,
+dense probabilities and sampler scores are cached in ``<data>/cache``), and writes each study's table,
+generated from its results.json, between markers in ``--docs``. Every stage is resumable.
+
+Studies: ``loss`` (Table 4), ``features`` (Table 5), ``audio`` (Table 6), ``av`` (Table 7 with
+Figures 2, 4, 5 and 6: accuracy vs K, K', stride and GFLOPs), ``ktr`` (Figure 3), ``cross``
+(Table 3's cross-classifier row: samplers trained on ``--classifier``'s labels used with
+``--classifier2``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from scsampler.engine.sampler import SamplerTrainConfig, compose_samplers, fit_sampler
+from scsampler.evaluation.benchmark import BenchmarkConfig, run_benchmark
+from scsampler.evaluation.report import accuracy_table, replace_block, timing_table
+
+log = logging.getLogger("studies")
+AV = ("av-convex-score", "av-convex-list", "av-intersect-list", "av-union-list")
+# The paper's numbers (miniSports, MC3-18, K=10) where our tables have the same shape.
+PAPER = {
+    "loss": {("visual", "sal-cl"): 63.17, ("visual", "sal-rank"): 64.77, ("audio", "sal-cl"): 58.73, ("audio", "sal-rank"): 67.82},
+    "features": {("resnet18", "md"): 63.48, ("resnet18", "rgbr"): 67.99, ("resnet18", "md+rgbr"): 73.05,
+                 ("resnet18", "if+md+rgbr"): 74.94, ("shufflenet", "md+rgbr"): 67.89, ("shufflenet", "if+md+rgbr"): 69.89},
+    "audio": {"finetuned": 67.82, "fc on frozen backbone": 67.01},
+    "av": {"av-convex-list": 73.81, "av-convex-score": 67.90, "av-union-list": 75.98, "av-intersect-list": 73.99,
+           "visual": 73.05, "audio": 67.82, "random": 59.51, "uniform": 59.87, "dense": 61.6},
+}
+
+
+class Studies:
+    def __init__(self, args):
+        self.args = args
+        self.out = Path(args.out)
+        self.samplers = self.out / "samplers"
+        self.seconds: dict[str, float] = {}
+
+    def sampler(self, name: str, **kw) -> Path:
+        """Train (or reuse) sampler ``name``."""
+        a = self.args
+        config = SamplerTrainConfig(data=a.data, classifier=a.classifier, out=str(self.samplers / name), epochs=a.epochs,
+                                    workers=a.workers, cache=a.cache, **kw)
+        t0 = time.perf_counter()
+        run = fit_sampler(config, progress=sys.stderr.isatty())
+        self.seconds[f"sampler {name}"] = time.perf_counter() - t0
+        return run
+
+    def compose(self, name: str, parts: list[Path]) -> Path:
+        out = self.samplers / name
+        if out.exists():
+            shutil.rmtree(out)
+        return compose_samplers(parts, out)
+
+    def bench(self, study: str, samplers: dict[str, Path], strategies: tuple[str, ...], *, classifier: str | None = None,
+              ks=(10,), timing_videos: int = 0, **kw) -> dict:
+        a = self.args
+        t0 = time.perf_counter()
+        results = run_benchmark(BenchmarkConfig(
+            data=a.data, classifier=classifier or a.classifier, out=str(self.out / study), strategies=strategies,
+            samplers={k: str(v) for k, v in samplers.items()}, ks=ks, timing_videos=timing_videos, cache=a.cache,
+            timing_k=10, **kw), progress=sys.stderr.isatty())
+        self.seconds[f"benchmark {study}"] = time.perf_counter() - t0
+        return results
+
+    # -- the studies ------------------------------------------------------------------------------
+    def visual(self, loss: str) -> Path:
+        md = self.sampler(f"visual-md-{loss}", modality="visual", features=("md",), loss=loss)
+        rgbr = self.sampler(f"visual-rgbr-{loss}", modality="visual", features=("rgbr",), loss=loss)
+        return self.compose(f"visual-md+rgbr-{loss}", [md, rgbr])
+
+    def loss(self) -> str:
+        samplers = {}
+        for loss in ("ac", "sal-cl", "sal-rank"):
+            samplers[f"visual {loss}"] = self.visual(loss)
+            samplers[f"audio {loss}"] = self.sampler(f"audio-{loss}", modality="audio", loss=loss)
+        r = self.bench("loss", samplers, ("uniform", "dense", "oracle") + tuple(samplers))
+        top1 = {row["strategy"]: row["top1"] for row in r["rows"] if row["k"] in (10, None)}
+        lines = ["| sampler | AC | SAL-CL | SAL-RANK |", "|---|---:|---:|---:|"]
+        for modality in ("visual", "audio"):
+            cells = []
+            for loss in ("ac", "sal-cl", "sal-rank"):
+                paper = PAPER["loss"].get((modality, loss))
+                cells.append(f"{100 * top1[f'{modality} {loss}']:.1f}" + (f" ({paper})" if paper else ""))
+            lines.append(f"| {modality} | " + " | ".join(cells) + " |")
+        lines.append(f"\nBaselines on the same videos: uniform {100 * top1['uniform']:.1f}, dense {100 * top1['dense']:.1f}, "
+                     f"oracle {100 * top1['oracle']:.1f}. In parentheses: the paper's Table 4 (miniSports, MC3-18).")
+        return "\n".join(lines)
+
+    def features(self) -> str:
+        samplers = {}
+        for arch in ("resnet18", "shufflenet"):
+            parts = {f: self.sampler(f"{arch}-{f}-ac", modality="visual", features=(f,), arch=arch, loss="ac") for f in ("md", "rgbr", "if")}
+            samplers[f"{arch} md"] = parts["md"]
+            samplers[f"{arch} rgbr"] = parts["rgbr"]
+            samplers[f"{arch} if"] = parts["if"]
+            samplers[f"{arch} md+rgbr"] = self.compose(f"{arch}-md+rgbr-ac", [parts["md"], parts["rgbr"]])
+            samplers[f"{arch} if+md+rgbr"] = self.compose(f"{arch}-if+md+rgbr-ac", [parts["if"], parts["md"], parts["rgbr"]])
+        r = self.bench("features", samplers, ("uniform", "dense") + tuple(samplers))
+        rows = {row["strategy"]: row for row in r["rows"] if row["k"] in (10, None)}
+        lines = ["| features | architecture | top-1 % (paper) | sampler GFLOPs / clip |", "|---|---|---:|---:|"]
+        for name in samplers:
+            arch, feats = name.split(" ")
+            paper = PAPER["features"].get((arch, feats))
+            gflops = sum(r["samplers"][name]["gflops_per_row"].values())
+            lines.append(f"| {feats} | {arch} | {100 * rows[name]['top1']:.1f}" + (f" ({paper})" if paper else "")
+                         + f" | {gflops:.3f} per frame of each feature |")
+        return "\n".join(lines)
+
+    def audio(self) -> str:
+        backbone = self.sampler("audio-ac", modality="audio", loss="ac")
+        samplers = {
+            "finetuned": self.sampler("audio-sal-rank", modality="audio", loss="sal-rank"),
+            "fc on frozen backbone": self.sampler("audio-sal-rank-frozen", modality="audio", loss="sal-rank",
+                                                  init_from=str(backbone), freeze_backbone=True),
+        }
+        r = self.bench("audio", samplers, ("uniform", "dense") + tuple(samplers))
+        rows = {row["strategy"]: row for row in r["rows"] if row["k"] in (10, None)}
+        lines = ["| audio sampler (SAL-RANK) | top-1 % (paper) |", "|---|---:|"]
+        for name in samplers:
+            lines.append(f"| {name} | {100 * rows[name]['top1']:.1f} ({PAPER['audio'][name]}) |")
+        lines.append("\nThe frozen backbone is our audio sampler trained as an action classifier (AC) on the same "
+                     "training split, standing in for the paper's AudioSet-pretrained VGG (nothing is downloaded).")
+        return "\n".join(lines)
+
+    def av(self) -> str:
+        samplers = {"visual": self.visual(self.args.visual_loss),
+                    "audio": self.sampler(f"audio-{self.args.audio_loss}", modality="audio", loss=self.args.audio_loss)}
+        r = self.bench("av", samplers, ("random", "uniform", "dense", "oracle", "visual", "audio") + AV, ks=(1, 2, 5, 10, 20),
+                       timing_videos=self.args.timing_videos, strides=(1, 2, 4, 8), k_primes=(0, 2, 4, 6, 8, 10))
+        table = accuracy_table(r, k=10, stride=1)
+        paper = "\n".join(f"| {k} | {v} |" for k, v in PAPER["av"].items())
+        return (f"{table}\n\nThe paper's Table 7 (miniSports, MC3-18, K=10):\n\n| strategy | top-1 % |\n|---|---:|\n{paper}\n\n"
+                f"Wall time per video ({r['timing'][0]['videos'] if r['timing'] else 0} test videos):\n\n{timing_table(r)}\n\n"
+                f"Figures: `{self.out / 'av' / 'accuracy_vs_k.png'}`, `{self.out / 'av' / 'accuracy_vs_gflops.png'}`.")
+
+    def ktr(self) -> str:
+        samplers = {}
+        for frac in (0.1, 0.25, 0.5, 0.75):
+            md = self.sampler(f"visual-md-sal-cl-ktr{frac}", modality="visual", features=("md",), loss="sal-cl", k_tr=frac)
+            samplers[f"K_tr/L={frac}"] = md
+        r = self.bench("ktr", samplers, ("uniform", "dense") + tuple(samplers))
+        return accuracy_table(r, k=10)
+
+    def cross(self) -> str:
+        if not self.args.classifier2:
+            raise SystemExit("the cross study needs --classifier2 (e.g. an mc3_18 run)")
+        samplers = {"visual": self.visual(self.args.visual_loss),
+                    "audio": self.sampler(f"audio-{self.args.audio_loss}", modality="audio", loss=self.args.audio_loss)}
+        r = self.bench("cross", samplers, ("uniform", "dense", "oracle", "visual", "av-union-list"), classifier=self.args.classifier2)
+        return (f"Classifier {r['classifier']['name']}, samplers trained on the labels of `{self.args.classifier}`:\n\n"
+                + accuracy_table(r, k=10))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--classifier", required=True)
+    ap.add_argument("--classifier2", help="a second classifier run, for the cross-classifier study")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--cache", help="default: DATA/cache")
+    ap.add_argument("--study", default="loss,features,audio,av,ktr", help="comma-separated")
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--visual-loss", default="ac")
+    ap.add_argument("--audio-loss", default="sal-rank")
+    ap.add_argument("--timing-videos", type=int, default=8)
+    ap.add_argument("--docs", type=Path, help="markdown file to write the tables into (between study markers)")
+    ap.add_argument("--tag", default="", help="suffix of the docs markers, e.g. -small")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    studies = Studies(args)
+    for study in [s.strip() for s in args.study.split(",") if s.strip()]:
+        table = getattr(studies, study)()
+        print(f"\n## {study}\n\n{table}\n")
+        if args.docs:
+            replace_block(args.docs, f"study-{study}{args.tag}", table, f"### Study: {study}{args.tag}")
+        (Path(args.out) / study).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / study / "table.md").write_text(table + "\n")
+    print("seconds: " + json.dumps({k: round(v) for k, v in studies.seconds.items()}))
+
+
+if __name__ == "__main__":
+    main()
