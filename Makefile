@@ -13,9 +13,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The main job on the built-in data: generate `small`, train the classifier and the samplers,
+# benchmark every strategy, print the comparison and write one video's report (runs/demo/).
 demo: $(STAMP)
-	$(VENV)/bin/scsampler generate --preset small --out runs/demo/data
-	$(VENV)/bin/scsampler extract runs/demo/data/manifest.csv --cache runs/demo/features --workers 2
+	$(VENV)/bin/scsampler demo --out runs/demo
 
 # Fast tests and the slow ones: the whole suite stays under 15 minutes on 2 cores.
 test: $(STAMP)

@@ -26,6 +26,7 @@ OVERRIDES = {
     "sound_only_rate": ("sound_only_per_min", float, "sound-only distractors (another class's sound) per minute"),
     "masked_rate": ("masked_per_min", float, "masked distractors (own action, sound under loud noise) per minute"),
     "look_cue": ("look_cue", float, "class similarity: probability that a sprite wears its class pair's look (0: motion alone tells classes apart)"),
+    "prop_look_cue": ("prop_look_cue", float, "probability that a background prop wears a random class's look (a decoy)"),
     "scene_pool": ("scene_pool", int, "backgrounds shared by all videos (0: a new one per shot)"),
     "width": ("width", int, "frame width in pixels (even)"),
     "height": ("height", int, "frame height in pixels (even)"),

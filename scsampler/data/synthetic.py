@@ -51,7 +51,7 @@ from scsampler.io.writer import VideoWriter
 log = logging.getLogger(__name__)
 
 # Bump when the rendering changes, so that a rerun into an old folder does not mix the two.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 CODECS = ("h264", "mpeg4")
 AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
@@ -134,11 +134,14 @@ class SyntheticConfig:
     babble_prob: float = 0.3
     noise_prob: float = 0.2
     sprite_size: tuple[float, float] = (0.24, 0.36)   # side of the sprite, fraction of the height
-    # class similarity: the probability that a sprite wears a class's look (see class_look) rather
-    # than a random one. Actions wear their own class's look; props, drifters and glimpses a random
-    # class's. Two classes of a pair share a look, so the look narrows a class down to its pair and
-    # only the motion tells the two apart. 0: every sprite looks random (classes differ by motion only).
+    # Class similarity: the probability that an action's sprite wears its class's look (see
+    # class_look) rather than a random one (glimpses wear the look of the class they show). Two
+    # classes of a pair share a look, so the look narrows a class down to its pair and only the
+    # motion tells the two apart. 0: every sprite looks random (classes differ by motion only).
     look_cue: float = 0.8
+    # The probability that a background prop (still or drifting) wears a random class's look: a
+    # decoy that one frame cannot tell from an action; 0: props always look random.
+    prop_look_cue: float = 0.0
     # Backgrounds: every shot's scene (texture and still props) is one of scene_pool scenes shared
     # by all videos of all classes, so a scene says nothing about the class and a classifier cannot
     # learn a video's label from its background; 0: a new scene for every shot.
@@ -185,7 +188,7 @@ class SyntheticConfig:
         need(self.scene_pool >= 0, f"scene_pool must be >= 0, got {self.scene_pool}")
         for name in ("glimpse_per_min", "sound_only_per_min", "masked_per_min", "min_gap_s"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("pan_prob", "flicker_prob", "music_prob", "babble_prob", "noise_prob", "look_cue"):
+        for name in ("pan_prob", "flicker_prob", "music_prob", "babble_prob", "noise_prob", "look_cue", "prop_look_cue"):
             need(0 <= getattr(self, name) <= 1, f"{name} must be in [0, 1], got {getattr(self, name)}")
         need(self.pan_prob + self.flicker_prob <= 1, "pan_prob + flicker_prob must be <= 1")
         need(self.music_prob + self.babble_prob + self.noise_prob <= 1, "music_prob + babble_prob + noise_prob must be <= 1")
@@ -662,7 +665,7 @@ class _Scene:
         scene_rng = np.random.default_rng([0x5CE7E, shot.scene]) if shot.scene >= 0 else rng
         tex = make_texture(scene_rng, self.th, self.tw)
         for _ in range(scene_rng.integers(0, 4)):
-            sp = make_sprite(scene_rng, _sprite_px(scene_rng, sizes, h), pick_look(scene_rng, None, cfg.look_cue, cfg.num_classes))
+            sp = make_sprite(scene_rng, _sprite_px(scene_rng, sizes, h), pick_look(scene_rng, None, cfg.prop_look_cue, cfg.num_classes))
             draw_sprite(tex, sp, scene_rng.uniform(0.1, 0.9) * self.tw, scene_rng.uniform(0.1, 0.9) * self.th,
                         scene_rng.uniform(0.7, 1.1), scene_rng.uniform(0, np.pi))
         self.tiled = np.tile(tex, (2, 2, 1))
@@ -677,7 +680,7 @@ class _Scene:
         self.pillar: tuple[int, np.ndarray] | None = None
         if shot.camera != "pan":
             for _ in range(rng.choice(3, p=[0.4, 0.4, 0.2])):
-                sp = make_sprite(rng, _sprite_px(rng, sizes, h), pick_look(rng, None, cfg.look_cue, cfg.num_classes))
+                sp = make_sprite(rng, _sprite_px(rng, sizes, h), pick_look(rng, None, cfg.prop_look_cue, cfg.num_classes))
                 params = np.array([rng.uniform(0.15, 0.85) * w, rng.uniform(0.15, 0.85) * h,
                                    rng.uniform(5, 25) * w / 160, rng.uniform(5, 20) * h / 128,
                                    rng.uniform(0.03, 0.12), rng.uniform(0.03, 0.12),

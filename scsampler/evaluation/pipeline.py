@@ -150,6 +150,23 @@ def cheap_scores(path, samplers: dict[str, Sampler], extractor: ExtractorConfig,
     return scores, meta
 
 
+def shared_extractor(samplers: dict[str, Sampler], classifier: ClipClassifier | None = None) -> ExtractorConfig:
+    """The cheap-pass settings the samplers were trained with (features aside), which must agree
+    with each other and put clips on the classifier's grid."""
+    settings = {}
+    for name, sampler in samplers.items():
+        own = {k: v for k, v in sampler.config.get("extractor", {}).items() if k != "features"}
+        for k, v in own.items():
+            if k in settings and settings[k][0] != v:
+                raise ConfigError(f"the {settings[k][1]} and {name} samplers were trained on features extracted with different {k} ({settings[k][0]} vs {v})")
+            settings.setdefault(k, (v, name))
+    ext = ExtractorConfig(**{k: v for k, (v, _) in settings.items()})
+    if classifier is not None and (ext.clip_frames, ext.fps) != (classifier.grid.clip_frames, classifier.grid.fps):
+        raise ConfigError(f"the samplers score clips of {ext.clip_frames} frames at {ext.fps} fps but the classifier's clips are "
+                          f"{classifier.grid.clip_frames} frames at {classifier.grid.fps} fps")
+    return ext
+
+
 def run_video(
     path,
     classifier: ClipClassifier,
@@ -186,7 +203,7 @@ def run_video(
     scores: dict[str, torch.Tensor] = {}
     meta: dict = {}
     if needed:
-        ext = extractor or ExtractorConfig(**{k: v for k, v in next(iter(needed.values())).config.get("extractor", {}).items() if k != "features"})
+        ext = extractor or shared_extractor(needed, classifier)
         scores, meta = cheap_scores(path, needed, ext, num_clips, selection.stride)
         if meta.get("truncated"):
             notes.append(f"the video stream ended after {meta['num_clips']} of {num_clips} clips; the rest were not scored")
