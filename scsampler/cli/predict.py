@@ -6,7 +6,7 @@ import argparse
 import sys
 
 # Library imports happen inside run(): `scsampler --help` must not pay for importing torch.
-SAMPLER_STRATEGIES = ("visual", "audio", "av-convex-score", "av-convex-list", "av-intersect-list", "av-union-list")
+SAMPLER_STRATEGIES = ("visual", "audio", "audio-visual", "av-convex-score", "av-convex-list", "av-intersect-list", "av-union-list")
 BASELINES = ("uniform", "random", "front", "center", "end", "dense")
 
 

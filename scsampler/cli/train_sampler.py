@@ -22,7 +22,11 @@ def add_parser(sub) -> None:
     p.add_argument("--data", required=True, help="data directory with manifest.csv and classes.txt (or a manifest)")
     p.add_argument("--classifier", required=True, help="classifier run directory (from train-classifier)")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--modality", choices=("visual", "audio"), default="visual", help="default visual")
+    p.add_argument("--modality", choices=("visual", "audio", "audio-visual"), default="visual",
+                   help="default visual; audio-visual: AV-joint-training, fine-tuning --visual-sampler and --audio-sampler "
+                   "(both SAL-RANK) together on the mean of their scores")
+    p.add_argument("--visual-sampler", help="audio-visual: the visual sampler run to start from")
+    p.add_argument("--audio-sampler", help="audio-visual: the audio sampler run to start from")
     p.add_argument("--features", default="md,rgbr", help="visual features, comma-separated among md, rgbr, if (default md,rgbr)")
     p.add_argument("--arch", help=f"network: {', '.join(SAMPLER_ARCHS)} (default resnet18 visual, vgg_audio audio)")
     p.add_argument("--loss", choices=LOSSES, default="ac", help="default ac")
@@ -43,7 +47,18 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from scsampler.engine.sampler import SamplerTrainConfig, fit_sampler
+    from scsampler.engine.sampler import JointTrainConfig, SamplerTrainConfig, fit_joint_sampler, fit_sampler
+    from scsampler.errors import ConfigError
+
+    if args.modality == "audio-visual":
+        if not (args.visual_sampler and args.audio_sampler):
+            raise ConfigError("--modality audio-visual needs --visual-sampler RUN and --audio-sampler RUN (both trained with sal-rank)")
+        out = fit_joint_sampler(JointTrainConfig(
+            data=args.data, classifier=args.classifier, visual=args.visual_sampler, audio=args.audio_sampler, out=args.out,
+            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, margin=args.margin, cache=args.cache,
+            workers=args.workers, seed=args.seed), progress=sys.stderr.isatty())
+        print(f"joint sampler saved to {out}")
+        return 0
 
     config = SamplerTrainConfig(
         data=args.data, classifier=args.classifier, out=args.out, modality=args.modality,

@@ -363,6 +363,125 @@ def fit_sampler(config: SamplerTrainConfig, *, progress: bool = True, reuse: boo
     return run
 
 
+@dataclass
+class JointTrainConfig:
+    """AV-joint-training (section 3.3.3): a visual and an audio sampler, both trained with SAL-RANK,
+    fine-tuned together on the mean of their scores. The result is one sampler of modality
+    ``audio-visual`` whose clip score is that mean."""
+
+    data: str
+    classifier: str
+    visual: str                       # a visual sampler run (SAL-RANK)
+    audio: str                        # an audio sampler run (SAL-RANK)
+    out: str
+    epochs: int = 2
+    batch_size: int = 64
+    lr: float = 1e-4
+    margin: float = 0.2
+    cache: str | None = None
+    workers: int = 1
+    seed: int = 0
+
+
+def fit_joint_sampler(config: JointTrainConfig, *, progress: bool = True) -> Path:
+    """Fine-tune the two samplers of ``config`` jointly; returns the joint run directory."""
+    from scsampler.evaluation.sampler import load_sampler
+
+    torch.manual_seed(config.seed)
+    visual, audio = load_sampler(config.visual), load_sampler(config.audio)
+    for run, sampler, modality in ((config.visual, visual, "visual"), (config.audio, audio, "audio")):
+        if sampler.modality != modality or sampler.loss != "sal-rank":
+            raise ConfigError(f"{run}: joint training needs a {modality} sampler trained with sal-rank, got a {sampler.modality} one with {sampler.loss}")
+    base = SamplerTrainConfig(data=config.data, classifier=config.classifier, out=config.out, modality="visual",
+                              features=visual.features, loss="sal-rank", cache=config.cache, workers=config.workers,
+                              extractor={k: tuple(v) if isinstance(v, list) else v for k, v in visual.config["extractor"].items()})
+    videos, classes, errors, _ = load_training_videos(base, progress)
+    rng = np.random.default_rng(config.seed)
+    nets = {**{f: visual.nets[f] for f in visual.features}, "audio": audio.nets["audio"]}
+    sets = {f: build_trainset(base, f, videos, rng) for f in nets}
+    ref = sets["audio"]
+    # Clips that every network can score: per feature, the rows of each clip (CSR over clip ids).
+    n_clips = len(ref.video)
+    rows_of = {}
+    eligible = torch.ones(n_clips, dtype=torch.bool)
+    for f, ts in sets.items():
+        order = torch.sort(ts.clip, stable=True)
+        counts = torch.bincount(ts.clip, minlength=n_clips)
+        starts = torch.cumsum(counts, 0) - counts
+        rows_of[f] = (order.indices, starts, counts)
+        eligible &= counts > 0
+    clips = torch.nonzero(eligible).flatten().numpy()
+    video_of = ref.video.numpy()
+    by_video: dict[int, np.ndarray] = {}
+    for c in clips:
+        by_video.setdefault(int(video_of[c]), []).append(c)
+    by_video = {v: np.array(c) for v, c in by_video.items()}
+
+    def pick(f: str, cs: np.ndarray) -> torch.Tensor:
+        idx, starts, counts = rows_of[f]
+        cs_t = torch.from_numpy(cs)
+        off = torch.from_numpy(rng.integers(0, 1 << 30, len(cs))) % counts[cs_t]
+        return sets[f].x[idx[starts[cs_t] + off]]
+
+    def score(cs: np.ndarray) -> torch.Tensor:
+        vis = torch.stack([nets[f](prepare(f, pick(f, cs)))[:, 0] for f in visual.features]).mean(dim=0)
+        return 0.5 * (vis + nets["audio"](prepare("audio", pick("audio", cs)))[:, 0])
+
+    params = [p for net in nets.values() for p in net.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-4)
+    half = max(1, config.batch_size // 2)
+    steps = config.epochs * math.ceil(len(clips) / half)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=max(1, steps), pct_start=0.15)
+    target = ref.target.numpy()
+    curve = []
+    for epoch in tqdm(range(config.epochs), desc="joint audio-visual fine-tuning", unit="epoch", disable=not progress):
+        for net in nets.values():
+            net.train()
+        t0, total, seen, correct = time.perf_counter(), 0.0, 0, 0
+        order = rng.permutation(clips)
+        for b in range(0, len(order), half):
+            ci = order[b : b + half]
+            cj = np.array([by_video[int(video_of[c])][rng.integers(len(by_video[int(video_of[c])]))] for c in ci])
+            z = np.sign(target[ci] - target[cj])
+            keep = z != 0
+            if not keep.any():
+                continue
+            ci, cj, zt = ci[keep], cj[keep], torch.from_numpy(z[keep]).float()
+            si, sj = score(ci), score(cj)
+            loss = rank_loss(si, sj, zt, config.margin)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += loss.item() * len(ci)
+            seen += len(ci)
+            correct += int(((si - sj) * zt > 0).sum())
+        curve.append({"epoch": epoch + 1, "loss": total / max(seen, 1), "accuracy": correct / max(seen, 1), "seconds": time.perf_counter() - t0})
+        log.info("joint epoch %d: loss %.4f, pair accuracy %.3f", epoch + 1, curve[-1]["loss"], curve[-1]["accuracy"])
+    run = Path(config.out)
+    (run / "nets").mkdir(parents=True, exist_ok=True)
+    for f, net in nets.items():
+        save_file({k: v.contiguous() for k, v in net.eval().state_dict().items()}, str(run / "nets" / f"{f}.safetensors"))
+    saved = {
+        **visual.config,
+        "modality": "audio-visual",
+        "loss": "sal-rank",
+        "features": list(nets),
+        "arch": {**visual.config["arch"], "audio": audio.config["arch"]["audio"]},
+        "input_shapes": {**visual.config["input_shapes"], "audio": audio.config["input_shapes"]["audio"]},
+        "train": json.loads(json.dumps(asdict(config))),
+        "joint_from": {"visual": config.visual, "audio": config.audio},
+        "training_videos": len(videos),
+        "skipped_videos": errors,
+    }
+    saved.pop("identity", None)
+    if visual.config.get("extractor") != audio.config.get("extractor"):
+        raise ConfigError("the visual and audio samplers were trained on features extracted with different settings")
+    (run / "config.json").write_text(json.dumps(saved, indent=1) + "\n")
+    (run / "curve.json").write_text(json.dumps(curve, indent=1) + "\n")
+    return run
+
+
 def compose_samplers(runs: list[str | Path], out: str | Path) -> Path:
     """One sampler whose clip score averages the features of several single-modality runs (e.g. an
     MD run and an RGB-R run -> MD + RGB-R), as section 3.3.1 combines its networks. The runs must
@@ -390,4 +509,4 @@ def compose_samplers(runs: list[str | Path], out: str | Path) -> Path:
     return out
 
 
-__all__ = ["SamplerTrainConfig", "compose_samplers", "fit_sampler", "oracle_labels", "rank_loss", "saliency", "default_cache"]
+__all__ = ["JointTrainConfig", "SamplerTrainConfig", "compose_samplers", "fit_joint_sampler", "fit_sampler", "oracle_labels", "rank_loss", "saliency", "default_cache"]

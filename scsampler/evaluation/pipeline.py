@@ -24,7 +24,7 @@ from scsampler.io.video import probe
 from scsampler.selection import get_strategy, select_topk
 from scsampler.selection.combine import strided
 
-SAMPLER_STRATEGIES = ("visual", "audio")
+SAMPLER_STRATEGIES = ("visual", "audio", "audio-visual")
 AV_STRATEGIES = ("av-convex-score", "av-convex-list", "av-intersect-list", "av-union-list")
 POSITIONAL = ("random", "uniform", "front", "center", "end", "dense")
 FALLBACKS = ("none", "uniform")
@@ -59,6 +59,8 @@ class Selection:
             return ("visual",)
         if self.strategy == "audio":
             return ("audio",)
+        if self.strategy == "audio-visual":
+            return ("audio-visual",)
         if self.strategy in AV_STRATEGIES:
             return ("visual", "audio")
         return ()
@@ -193,6 +195,8 @@ def run_video(
     if missing:
         raise ConfigError(f"strategy {selection.strategy!r} needs a {' and an '.join(missing)} sampler")
     active = selection
+    if "audio-visual" in needed and not info.has_audio:
+        notes.append("the video has no audio stream: the joint sampler scored it from the visual features alone")
     if "audio" in needed and not info.has_audio:
         if selection.fallback == "uniform":
             fallback = "uniform: the video has no audio stream for the audio sampler"

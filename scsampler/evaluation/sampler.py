@@ -68,7 +68,7 @@ class Sampler:
     """A loaded sampler: ``score(packed, num_clips) -> (L,)`` saliency (``nan`` = not scored)."""
 
     name: str
-    modality: str                       # "visual" or "audio"
+    modality: str                       # "visual", "audio" or "audio-visual" (jointly trained)
     loss: str
     nets: dict[str, nn.Module]          # feature -> network, in eval mode
     frames_per_clip: int = 0            # visual: frames scored per clip and feature; 0 = all of them
@@ -114,7 +114,14 @@ class Sampler:
             total = torch.zeros(num_clips).index_add_(0, owner[rows], s)
             count = torch.zeros(num_clips).index_add_(0, owner[rows], torch.ones_like(s))
             per_feature.append(torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, float("nan"))))
-        return torch.stack(per_feature).nanmean(dim=0)
+        stacked = torch.stack(per_feature)
+        if self.modality == "audio-visual":
+            # AV-joint-training: the mean of the visual score (over its features) and the audio score.
+            names = list(self.nets)
+            visual = stacked[[i for i, f in enumerate(names) if f != "audio"]].nanmean(dim=0)
+            audio = stacked[names.index("audio")]
+            return torch.stack([visual, audio]).nanmean(dim=0)
+        return stacked.nanmean(dim=0)
 
     def _choose_rows(self, owner: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
         """Rows of the wanted clips; at most ``frames_per_clip`` of each, evenly spread."""

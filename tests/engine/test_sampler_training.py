@@ -108,3 +108,17 @@ def test_config_errors_are_clear():
         SamplerTrainConfig(data="d", classifier="c", out="o", freeze_backbone=True)
     with pytest.raises(ConfigError, match="unknown sampler architecture"):
         SamplerTrainConfig(data="d", classifier="c", out="o", arch="r2plus1d_18")
+
+
+def test_joint_sampler_averages_the_visual_and_the_audio_score():
+    md_net = create_model("sampler_tiny", feature="md", num_outputs=1).eval()
+    audio_net = create_model("sampler_tiny", feature="audio", num_outputs=1).eval()
+    joint = Sampler(name="j", modality="audio-visual", loss="sal-rank", nets={"md": md_net, "audio": audio_net})
+    packed = {"md": torch.randn(4, 2, 8, 10), "md_clip": torch.tensor([0, 0, 1, 1]), "clip_index": torch.arange(2),
+              "audio": torch.randn(2, 40, 200).half(), "audio_coverage": torch.tensor([1.0, 0.0])}
+    s = joint.score(packed, 2)
+    with torch.inference_mode():
+        v = md_net(packed["md"] / 8.0)[:, 0]
+        a = audio_net(packed["audio"].float().unsqueeze(1))[:, 0]
+    assert torch.isclose(s[0], ((v[0] + v[1]) / 2 + a[0]) / 2, atol=1e-5)
+    assert torch.isclose(s[1], (v[2] + v[3]) / 2, atol=1e-5)  # no audio in clip 1: the visual score alone
