@@ -78,3 +78,49 @@ def test_salient_overlap():
     assert salient_overlap([2, 3], 1.0, segs) == 1.0
     assert salient_overlap([4, 6, 7, 0], 1.0, segs) == 0.25  # clip 4 is half inside
     assert salient_overlap([5], 1.0, segs) == 0.0
+
+
+def test_samplers_and_their_combinations_are_benchmarked(tiny_data, tiny_classifier, tiny_samplers, tmp_path):
+    from scsampler.evaluation.pipeline import AV_STRATEGIES, Selection, choose
+    from scsampler.evaluation.sampler import load_sampler
+
+    config = BenchmarkConfig(
+        data=str(tiny_data), classifier=str(tiny_classifier), out=str(tmp_path / "b"), ks=(1, 3),
+        strategies=("uniform", "dense", "visual", "audio") + AV_STRATEGIES,
+        samplers={k: str(v) for k, v in tiny_samplers.items()}, strides=(1, 2), k_primes=(1, 2),
+        timing_videos=1, timing_k=3, cache=str(tmp_path / "cache"),
+    )
+    results = run_benchmark(config, progress=False)
+    rows = results["rows"]
+    for strategy in ("visual", "audio") + AV_STRATEGIES:
+        mine = [r for r in rows if r["strategy"] == strategy]
+        per = 2 if strategy == "av-union-list" else 1
+        assert len(mine) == 2 * 2 * per, strategy  # K x stride (x K')
+        for r in mine:
+            assert 0 <= r["top1"] <= r["top5"] <= 1
+            assert r["cheap_gflops_per_video"] > 0
+    # Stride 2 scores half the clips: about half the sampler FLOPs.
+    v1 = next(r for r in rows if r["strategy"] == "visual" and r["k"] == 3 and r["stride"] == 1)
+    v2 = next(r for r in rows if r["strategy"] == "visual" and r["k"] == 3 and r["stride"] == 2)
+    assert 0.4 < v2["cheap_gflops_per_video"] / v1["cheap_gflops_per_video"] < 0.65
+    # The accuracy rows agree with selecting from the sampler's own scores on the dense probabilities.
+    visual = load_sampler(tiny_samplers["visual"])
+    clf = load_classifier(tiny_classifier)
+    test = read_manifest(tiny_data / "manifest.csv", split="test")
+    dense, _ = dense_scores(clf, test, tmp_path / "cache", progress=False)
+    from scsampler.data.cache import FeatureCache, content_hash
+    from scsampler.features.extractor import ExtractorConfig
+
+    fc = FeatureCache(tmp_path / "cache" / "features", ExtractorConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in visual.config["extractor"].items()}))
+    index = {c: i for i, c in enumerate(clf.classes)}
+    correct = []
+    for e in test:
+        packed = fc.load(content_hash(e.path))
+        probs = dense[e.video_id].probs
+        idx = choose(Selection(strategy="visual", k=3), len(probs), {"visual": visual.score(packed, len(probs))})
+        correct.append(int(aggregate(probs, idx).argmax()) == index[e.label])
+    assert v1["top1"] == pytest.approx(sum(correct) / len(correct))
+    timing = {t["strategy"]: t for t in results["timing"]}
+    assert timing["visual"]["seconds_per_video"]["cheap"] > 0 and timing["visual"]["seconds_per_video"]["sampler"] > 0
+    assert timing["visual"]["clips_decoded_per_video"] == 3
+    assert "| av-union-list K'=2 stride 2 |" in (tmp_path / "b" / "results.md").read_text()
