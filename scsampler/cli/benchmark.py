@@ -34,6 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--cache", help="cache for features, dense and sampler scores (default: DATA/cache)")
     p.add_argument("--timing-videos", type=int, default=8, help="test videos on which wall time is measured (default 8)")
     p.add_argument("--timing-k", type=int, default=10, help="K for the wall-time measurement (default 10)")
+    p.add_argument("--prior-videos", type=int, default=64, help="training videos the empirical strategy's prior is fitted on (default 64; 0: all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random strategy")
     p.set_defaults(func=run)
 
@@ -68,6 +69,7 @@ def run(args) -> int:
         timing_videos=args.timing_videos,
         timing_k=args.timing_k,
         seed=args.seed,
+        prior_videos=args.prior_videos,
     )
     results = run_benchmark(config, progress=sys.stderr.isatty())
     print(markdown(results))

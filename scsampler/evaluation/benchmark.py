@@ -61,6 +61,7 @@ class BenchmarkConfig:
     timing_k: int = 10
     random_trials: int = 5
     prior_bins: int = 20
+    prior_videos: int = 64              # training videos the empirical prior is fitted on (0: all)
     seed: int = 0
     samplers: dict[str, str] = field(default_factory=dict)   # name -> sampler run directory
     strides: tuple[int, ...] = (1,)     # sampler strategies are also run scoring every N-th clip
@@ -349,6 +350,8 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
     priors: dict[int, torch.Tensor] = {}
     if "empirical" in config.strategies:
         train = read_manifest(manifest, split="train")
+        if config.prior_videos > 0:
+            train = train[: config.prior_videos]  # labels are shuffled in a generated manifest
         with timer("dense_train"):
             dense_train, train_errors = dense_scores(classifier, train, cache, progress=progress, desc="dense (train)")
         errors.update(train_errors)

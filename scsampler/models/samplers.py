@@ -62,7 +62,8 @@ def shufflenet(*, feature: str, num_outputs: int) -> nn.Module:
 class VGGAudio(nn.Module):
     """VGG-style network on a ``(B, 1, n_mels, n_frames)`` log-mel: blocks of 3x3 convolutions with
     batch norm, max-pooling between blocks, global average pooling, then a linear head.
-    ``features(x)`` returns the pooled activations (the frozen-backbone variant trains only ``head``)."""
+    ``forward_features(x)`` returns the pooled embedding ``(B, width)``, ``forward_head`` the outputs
+    (the frozen-backbone variant trains only ``head``)."""
 
     def __init__(self, num_outputs: int, widths: tuple[int, ...] = (16, 32, 64, 128), convs_per_block: int = 2):
         super().__init__()
@@ -78,11 +79,16 @@ class VGGAudio(nn.Module):
         self.head = nn.Linear(cin, num_outputs)
         self.input_norm = nn.BatchNorm2d(1)  # log-mel levels differ between recordings
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, n_mels, frames)`` -> ``(B, width)``."""
         return self.body(self.input_norm(x)).mean(dim=(2, 3))
 
+    def forward_head(self, z: torch.Tensor) -> torch.Tensor:
+        return self.head(z)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        """``(B, 1, n_mels, frames)`` -> ``(B, num_outputs)``."""
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model("sampler")
@@ -105,11 +111,15 @@ class TinyFrameNet(nn.Module):
         )
         self.head = nn.Linear(width, num_outputs)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` -> ``(B, width)``."""
         return self.body(x).mean(dim=(2, 3))
 
+    def forward_head(self, z: torch.Tensor) -> torch.Tensor:
+        return self.head(z)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model("sampler")
