@@ -36,7 +36,7 @@ class ClipRecord:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What a probe learns about a file without decoding its pictures."""
+    """What a probe learns about a file from its container (and its first decoded frame: the rotation)."""
 
     path: str
     duration: Fraction            # seconds, of the video stream

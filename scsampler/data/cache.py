@@ -4,9 +4,12 @@ Layout under the cache root::
 
     <settings-key>/settings.json                 the ExtractorConfig that made these features
     <settings-key>/<hh>/<content-hash>.json      metadata; written last, so its presence means done
-    <settings-key>/<hh>/<content-hash>/00000.safetensors ...   shards of up to ``shard_clips`` clips
+    <settings-key>/<hh>/<content-hash>/00000.safetensors ...   shards of a bounded size (below)
 
-Shards keep memory bounded for long videos: the writer flushes every ``shard_clips`` clips. Every
+Shards keep memory bounded for long videos: the writer flushes every ``shard_clips`` clips or
+``shard_mib`` MiB of features, whichever comes first. A clip count alone does not bound memory:
+a clip of 160x128 video holds about 0.6 MiB of float32 features (RGB-R dominates), so 600 clips
+are about 400 MiB before packing, and a 5-minute video never filled such a shard while a long one did. Every
 file is written to a temporary name and renamed, so a killed run leaves no half entry. Failures are
 cached too (``status: "error"``) so a batch does not retry a file whose bytes have not changed.
 """
@@ -62,10 +65,11 @@ def atomic_write_json(path: Path, obj) -> None:
 
 
 class FeatureCache:
-    def __init__(self, root: str | os.PathLike, config: ExtractorConfig, *, shard_clips: int = 600):
+    def __init__(self, root: str | os.PathLike, config: ExtractorConfig, *, shard_clips: int = 600, shard_mib: float = 64):
         self.config = config
         self.root = Path(root) / settings_key(config)
         self.shard_clips = shard_clips
+        self.shard_bytes = int(shard_mib * 2**20)
         self.root.mkdir(parents=True, exist_ok=True)
         settings = self.root / "settings.json"
         if not settings.exists():
@@ -92,13 +96,14 @@ class FeatureCache:
         metadata, ``meta_fn()`` (called after the iterable is exhausted) plus the shard list."""
         shard_dir = self.root / digest[:2] / digest
         shard_dir.mkdir(parents=True, exist_ok=True)
-        shards, pending, n = [], [], 0
+        shards, pending, pending_bytes, n = [], [], 0, 0
         for feats in clips:
             pending.append(feats)
             n += 1
-            if len(pending) == self.shard_clips:
+            pending_bytes += sum(x.nbytes for x in (feats.md, feats.rgbr, feats.iframes, feats.audio) if x is not None)
+            if len(pending) == self.shard_clips or pending_bytes >= self.shard_bytes:
                 shards.append(self._write_shard(shard_dir, len(shards), pending))
-                pending = []
+                pending, pending_bytes = [], 0
         if pending:
             shards.append(self._write_shard(shard_dir, len(shards), pending))
         meta = {"status": "ok", "video_id": video_id, "num_clips": n, "shards": shards, **meta_fn()}

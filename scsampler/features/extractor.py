@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
@@ -139,6 +140,8 @@ class FeatureStream:
                 try:
                     feats = next(video)
                 except StopIteration:
+                    if i == 0:
+                        raise VideoError(self.path, "no clip could be decoded: the video stream ends within the first clip") from None
                     meta.truncated = True
                     log.warning("%s: the video stream ends after %d of %d clips", self.path, i, limit)
                     break
@@ -234,48 +237,48 @@ class FeatureStream:
         d = float(cfg.grid.clip_duration)
         win = int(round(d * cfg.audio_window_clips * sr))
         pad = (win - int(round(d * sr))) // 2          # window starts this far before the clip
-        buf = np.zeros(0, dtype=np.float32)
-        buf_start = 0                                   # sample index of buf[0] on the video clock
-        covered_until = 0                               # samples the stream has delivered, in clock time
+        # Decoded audio as (first sample on the video clock, samples) pieces, in order: a gap
+        # between two pieces is audio the stream does not have, which no window counts as covered.
+        pieces: deque[tuple[int, np.ndarray]] = deque()
+        covered_until = None                            # the clock sample after the last piece
         source = iter_audio(self.path, sample_rate=sr)
         exhausted = False
-        first_chunk = True
         batch: list[tuple[np.ndarray, float]] = []
         t0 = time.perf_counter()
         for i in range(n):
             a = int(round(i * d * sr)) - pad
             b = a + win
-            while not exhausted and covered_until < b:
+            while not exhausted and (covered_until is None or covered_until < b):
                 try:
                     t_chunk, chunk = next(source)
                 except StopIteration:
                     exhausted = True
+                    if covered_until is None and not meta.audio.startswith("failed"):
+                        meta.audio = "failed: the audio stream has no decodable audio"
+                        log.warning("%s: audio unusable, audio features absent: no decodable audio", self.path)
                     break
                 except VideoError as err:
                     meta.audio = f"failed: {err.cause}"
                     log.warning("%s: audio unusable, audio features absent: %s", self.path, err.cause)
                     exhausted = True
                     break
-                if first_chunk:
-                    # Place the stream on the video's clock once; later chunks follow contiguously.
-                    first_chunk = False
-                    s0 = int(round(t_chunk * sr))
-                    if s0 < 0:
-                        chunk = chunk[-s0:]
-                    buf_start = max(0, s0)
-                buf = np.concatenate([buf, chunk])
-                covered_until = buf_start + len(buf)
+                s0 = int(round(t_chunk * sr))
+                if covered_until is not None and s0 < covered_until + sr // 100:
+                    s0 = covered_until  # contiguous (iter_audio's times differ only by rounding, or jump by a gap)
+                pieces.append((s0, chunk))
+                covered_until = s0 + len(chunk)
             window = np.zeros(win, dtype=np.float32)
-            lo, hi = max(a, buf_start), min(b, buf_start + len(buf))
-            if hi > lo:
-                window[lo - a : hi - a] = buf[lo - buf_start : hi - buf_start]
-            coverage = max(0, hi - lo) / win
+            covered = 0
+            for s0, chunk in pieces:
+                lo, hi = max(a, s0, 0), min(b, s0 + len(chunk))  # audio before the first video frame has no clip
+                if hi > lo:
+                    window[lo - a : hi - a] = chunk[lo - s0 : hi - s0]
+                    covered += hi - lo
+            coverage = covered / win
             # Drop what no later window needs (windows advance by one clip).
             keep_from = a + int(round(d * sr))
-            if keep_from > buf_start:
-                cut = min(len(buf), keep_from - buf_start)
-                buf = buf[cut:]
-                buf_start += cut
+            while pieces and pieces[0][0] + len(pieces[0][1]) <= keep_from:
+                pieces.popleft()
             batch.append((window, coverage))
             if len(batch) == 32 or i == n - 1:
                 if meta.audio.startswith("failed"):

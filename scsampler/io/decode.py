@@ -19,7 +19,7 @@ from av.video.reformatter import VideoReformatter
 
 from scsampler.errors import VideoError
 from scsampler.io.grid import ClipGrid
-from scsampler.io.video import _av_cause, _stream_start, _video_stream, open_container, to_rgb
+from scsampler.io.video import _av_cause, _decode_safely, _packet_cause, _stream_start, _video_stream, open_container, to_rgb
 
 
 @dataclass
@@ -113,7 +113,8 @@ class _FrameReader:
         except av.error.FFmpegError as err:
             raise VideoError(self.path, f"cannot seek to {float(t):.2f} s: {_av_cause(err)}") from None
         self.stats.seeks += 1
-        self.frames = self.container.decode(self.stream)
+        # Damaged packets are skipped as in the cheap pass, so a clip near a damaged stretch still decodes.
+        self.frames = _decode_safely(self.container, self.stream, self.path)
         self.prev = self.ahead = None
         self.position = None
 
@@ -126,7 +127,7 @@ class _FrameReader:
         except StopIteration:
             return None
         except av.error.FFmpegError as err:
-            raise VideoError(self.path, f"decoding failed near {float(self.position or 0):.2f} s: {_av_cause(err)}") from None
+            raise VideoError(self.path, f"decoding failed near {float(self.position or 0):.2f} s: {_packet_cause(err)}") from None
         self.stats.frames_decoded += 1
         t = Fraction(frame.pts) * self.tb - self.origin if frame.pts is not None else (self.position or Fraction(0))
         self.position = t
@@ -158,6 +159,7 @@ class _FrameReader:
             self.prev = item
         if filled < len(times):
             if self.prev is None or self.prev[0] < times[0]:
-                raise VideoError(self.path, f"{what} has no decodable frames (the video ends before it)")
+                why = "the video ends before it" if self.position is not None else "no frame decodes from there on"
+                raise VideoError(self.path, f"{what} has no decodable frames ({why})")
             out[filled:] = rgb(self.prev)  # the video ends inside the clip: hold its last frame
         return out

@@ -7,6 +7,7 @@ with one line naming the file and the cause.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Iterator
@@ -38,6 +39,12 @@ def _av_cause(err: Exception) -> str:
         return "unexpected end of file"
     strerror = getattr(err, "strerror", None)
     return strerror or str(err) or type(err).__name__
+
+
+def _packet_cause(err: Exception) -> str:
+    if isinstance(err, av.error.InvalidDataError):
+        return "invalid data"
+    return _av_cause(err)
 
 
 @contextmanager
@@ -86,7 +93,8 @@ def _duration(container, stream) -> Fraction | None:
 
 
 def probe(path: str | os.PathLike, *, frame_types: bool = False) -> VideoInfo:
-    """Read what the container says about ``path``: duration, rate, size, codecs, audio.
+    """Read what the container says about ``path``: duration, rate, size, codecs, audio, and
+    the rotation tag, which FFmpeg hands out on decoded frames only (the first frame is decoded).
 
     With ``frame_types=True`` every picture is decoded once (cheap at 1/1000 of real time for
     small videos, but a full decode) to count I, P and B frames.
@@ -101,13 +109,23 @@ def probe(path: str | os.PathLike, *, frame_types: bool = False) -> VideoInfo:
         if duration is None:
             raise VideoError(path, "duration unknown (no duration in the container or stream)")
         audio = container.streams.audio[0] if container.streams.audio else None
+        audio_ctx = audio.codec_context if audio is not None else None  # None: a codec FFmpeg cannot decode
         counts: dict[str, int] = {}
-        rotation = 0
-        if frame_types:
-            for frame in _decode_safely(container, stream, path):
-                key = PICT_TYPES.get(int(frame.pict_type), "?")
-                counts[key] = counts.get(key, 0) + 1
-                rotation = int(getattr(frame, "rotation", 0) or 0)
+        # FFmpeg hands the container's display matrix to decoded frames only: read the first one.
+        frames = _decode_safely(container, stream, path)
+        try:
+            first = next(frames, None)
+            rotation = int(getattr(first, "rotation", 0) or 0)
+            if frame_types:
+                for frame in itertools.chain([first] if first is not None else [], frames):
+                    key = PICT_TYPES.get(int(frame.pict_type), "?")
+                    counts[key] = counts.get(key, 0) + 1
+        except VideoError:
+            if frame_types:
+                raise
+            rotation = 0  # nothing decodes: the caller's own decoding reports it
+        finally:
+            frames.close()
         return VideoInfo(
             path=path,
             duration=duration,
@@ -117,8 +135,8 @@ def probe(path: str | os.PathLike, *, frame_types: bool = False) -> VideoInfo:
             codec=stream.codec_context.name,
             num_frames=stream.frames or None,
             has_audio=audio is not None,
-            audio_codec=audio.codec_context.name if audio is not None else None,
-            audio_sample_rate=audio.codec_context.sample_rate if audio is not None else None,
+            audio_codec=audio_ctx.name if audio_ctx is not None else None,
+            audio_sample_rate=audio_ctx.sample_rate if audio_ctx is not None else None,
             rotation=rotation,
             frame_types=counts,
         )
@@ -126,17 +144,21 @@ def probe(path: str | os.PathLike, *, frame_types: bool = False) -> VideoInfo:
 
 def _decode_safely(container, stream, path: str, *, max_errors: int = 50):
     """Decode ``stream`` frame by frame, skipping packets the decoder rejects (a damaged
-    stretch of an otherwise good file) but giving up after ``max_errors`` of them."""
+    stretch of an otherwise good file) but giving up after ``max_errors`` of them in a row.
+    Counting in a row, not in total, lets an hour-long file with scattered damage through."""
     errors = 0
     try:
         for packet in container.demux(stream):
             try:
-                yield from packet.decode()
+                frames = packet.decode()
             except av.error.FFmpegError as err:
                 errors += 1
                 log.debug("%s: skipped a damaged packet: %s", path, err)
                 if errors > max_errors:
-                    raise VideoError(path, f"too many undecodable packets ({errors}): {_av_cause(err)}") from None
+                    raise VideoError(path, f"{errors} undecodable packets in a row: {_packet_cause(err)}") from None
+                continue
+            errors = 0
+            yield from frames
     except av.error.FFmpegError as err:
         # Demuxing itself failed (e.g. truncated mid-packet): stop here, keep what was decoded.
         log.debug("%s: demuxing stopped early: %s", path, err)
@@ -218,33 +240,64 @@ def iter_video_frames(
             yield DecodedFrame(time=t, pict_type=ptype, key=key, mvs=mvs, images=images)
 
 
-def iter_audio(path: str | os.PathLike, *, sample_rate: int = 16000, chunk: int = 0) -> Iterator[tuple[float, np.ndarray]]:
+def iter_audio(path: str | os.PathLike, *, sample_rate: int = 16000, gap_s: float = 0.05) -> Iterator[tuple[float, np.ndarray]]:
     """Decode the first audio stream as mono float32 at ``sample_rate``.
 
     Yields ``(t0, samples)`` where ``t0`` is the time of the first sample in seconds on the
-    video's clock (0 = the first video frame), so audio and video line up. Raises VideoError
-    when the file has no audio stream.
+    video's clock (0 = the first video frame), so audio and video line up. Chunks follow each
+    other without a gap, except where the stream's timestamps jump ahead by more than ``gap_s``
+    (packets the decoder rejected, or a pause in the recording): there ``t0`` jumps too, so the
+    audio after the gap stays under its video. Raises VideoError when the file has no audio
+    stream or no decoder for it.
     """
     path = os.fspath(path)
     with open_container(path) as container:
         if not container.streams.audio:
             raise VideoError(path, "no audio stream")
         astream = container.streams.audio[0]
+        if astream.codec_context is None:
+            raise VideoError(path, "audio stream with a codec FFmpeg cannot decode")
         origin = _stream_start(container.streams.video[0]) if container.streams.video else Fraction(0)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         t0 = None
-        produced = 0
+        produced = 0  # samples yielded so far, gaps included
+
+        def chunks(frames):
+            nonlocal produced
+            for out in frames:
+                samples = out.to_ndarray().reshape(-1)
+                yield (t0 or 0.0) + produced / sample_rate, samples
+                produced += len(samples)
+
+        resampler, setup = None, None
         for frame in _decode_safely(container, astream, path):
-            if t0 is None and frame.pts is not None and frame.time_base is not None:
-                t0 = float(Fraction(frame.pts) * frame.time_base - origin)
-            for out in resampler.resample(frame):
-                samples = out.to_ndarray().reshape(-1)
-                yield (t0 or 0.0) + produced / sample_rate, samples
-                produced += len(samples)
-        try:
-            for out in resampler.resample(None):
-                samples = out.to_ndarray().reshape(-1)
-                yield (t0 or 0.0) + produced / sample_rate, samples
-                produced += len(samples)
-        except (av.error.FFmpegError, ValueError):
-            pass
+            if frame.pts is not None and frame.time_base is not None:
+                t = float(Fraction(frame.pts) * frame.time_base - origin)
+                if t0 is None:
+                    t0 = t
+                elif (ahead := round((t - t0) * sample_rate) - produced) > gap_s * sample_rate:
+                    log.debug("%s: %.3f s of audio missing before %.3f s", path, ahead / sample_rate, t)
+                    produced += ahead
+            if (frame.format.name, frame.layout.name, frame.sample_rate) != setup:
+                # A resampler takes one input format; a stream may change it mid-way (a concatenated
+                # or damaged file), so start a new one, after emptying the old.
+                if resampler is not None:
+                    yield from chunks(_drain(resampler))
+                resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+                setup = (frame.format.name, frame.layout.name, frame.sample_rate)
+            try:
+                resampled = resampler.resample(frame)
+            except (av.error.FFmpegError, ValueError) as err:
+                log.debug("%s: skipped an audio frame the resampler rejects: %s", path, err)
+                resampler, setup = None, None
+                continue
+            yield from chunks(resampled)
+        if resampler is not None:
+            yield from chunks(_drain(resampler))
+
+
+def _drain(resampler) -> list:
+    """The samples a resampler still holds."""
+    try:
+        return resampler.resample(None)
+    except (av.error.FFmpegError, ValueError):
+        return []

@@ -39,6 +39,7 @@ def test_settings_change_the_cache_key(media, tmp_path):
     assert len([p for p in (tmp_path / "c").iterdir() if p.is_dir()]) == 2
 
 
+@pytest.mark.timeout(150)
 @pytest.mark.parametrize("name", ["empty", "random", "text", "truncated", "directory", "short", "one_frame", "audio_only"])
 def test_single_bad_file_one_line_and_nonzero_exit(media, tmp_path, name):
     proc = subprocess.run(

