@@ -211,6 +211,17 @@ def run_video(
         scores, meta = cheap_scores(path, needed, ext, num_clips, selection.stride)
         if meta.get("truncated"):
             notes.append(f"the video stream ended after {meta['num_clips']} of {num_clips} clips; the rest were not scored")
+        audio_state = str(meta.get("audio", ""))
+        if "audio" in needed and audio_state.startswith("failed"):
+            cause = audio_state.removeprefix("failed: ")
+            if selection.fallback != "uniform":
+                raise VideoError(str(path), f"audio stream undecodable ({cause}), and the audio sampler needs it (use --fallback uniform to fall back)")
+            fallback = f"uniform: the audio stream is undecodable ({cause})"
+            active = Selection(strategy="uniform", k=selection.k)
+        elif "audio-visual" in needed and audio_state.startswith("failed"):
+            notes.append("the audio stream is undecodable: the joint sampler scored the video from the visual features alone")
+    if info.rotation:
+        notes.append(f"rotation {info.rotation} degrees in the file's metadata: frames were classified as stored, not rotated")
     t1 = time.perf_counter()
     sampler_s = float(meta.get("sampler_seconds", 0.0))
     chosen = choose(active, num_clips, scores, generator)

@@ -135,20 +135,21 @@ def test_predict_with_the_audio_sampler_scores_only_clips_with_audio(media, tiny
     out = tmp_path / "r.jsonl"
     args = ["predict", str(media["audio_gap"]), str(media["audio_damaged"]), "--classifier", str(tiny_classifier),
             "--sampler", str(tiny_samplers["audio"]), "--k", "2", "--out", str(out)]
-    assert main(args) == 0
+    assert main(args) == 1  # a batch in which one video failed
     records = {r["video"]: r for r in lines(out)}
     gap = records[str(media["audio_gap"])]
     assert all(s is not None and math.isfinite(s) for s in gap["scores"]["audio"])  # every window holds some audio
     damaged = records[str(media["audio_damaged"])]
-    # No audio could be decoded: no clip gets a made-up score (K clips are still classified).
-    assert damaged["scores"]["audio"] == [None] * 4 and len(damaged["selected"]) == 2
+    # No audio could be decoded: the video fails with the cause, no clip gets a made-up score.
+    assert "audio stream undecodable" in damaged["error"] and "selected" not in damaged
 
 
-@pytest.mark.xfail(strict=True, reason="run_video (scsampler/evaluation/pipeline.py) treats a failed audio stream as present: "
-                   "it should fail the video like one without audio, or fall back with --fallback uniform")
 @pytest.mark.timeout(60)
-def test_predict_with_the_audio_sampler_on_failed_audio_says_so(media, tiny_classifier, tiny_samplers, tmp_path):
+def test_predict_with_the_audio_sampler_on_failed_audio_says_so(media, tiny_classifier, tiny_samplers, tmp_path, capsys):
     args = ["predict", str(media["audio_damaged"]), "--classifier", str(tiny_classifier), "--sampler", str(tiny_samplers["audio"]), "--k", "2"]
+    assert main([*args, "--out", str(tmp_path / "a.jsonl")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "audio stream undecodable" in err[0] and "Traceback" not in err[0]
     assert main([*args, "--fallback", "uniform", "--out", str(tmp_path / "b.jsonl")]) == 0
     (r,) = lines(tmp_path / "b.jsonl")
     assert r["fallback"].startswith("uniform") and "undecodable" in r["fallback"]
