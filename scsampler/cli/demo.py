@@ -27,8 +27,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
     p.add_argument("--data", help="data folder (default: OUT/data, generated from the small preset)")
     p.add_argument("--workers", type=int, default=2, help="processes for generating and extracting (default 2)")
-    p.add_argument("--classifier-epochs", type=int, default=6, help="default 6")
-    p.add_argument("--sampler-epochs", type=int, default=4, help="default 4")
+    p.add_argument("--classifier-epochs", type=int, default=5, help="default 5")
+    p.add_argument("--sampler-epochs", type=int, default=3, help="default 3")
     p.set_defaults(func=run)
 
 
@@ -58,7 +58,8 @@ def run(args) -> int:
     classifier = stage("train classifier", lambda: fit(ClassifierTrainConfig(
         data=str(data), out=str(out / "classifier"), model="r2plus1d_18", frames=4, resize=(48, 60), crop=(48, 48),
         epochs=args.classifier_epochs), progress=progress))
-    common = dict(data=str(data), classifier=str(classifier), epochs=args.sampler_epochs, workers=args.workers)
+    common = dict(data=str(data), classifier=str(classifier), epochs=args.sampler_epochs, workers=args.workers,
+                  train_frames_per_clip=1)
     visual = stage("train visual sampler", lambda: fit_sampler(SamplerTrainConfig(
         out=str(out / "sampler-visual"), modality="visual", features=("md", "rgbr"), loss="ac", **common), progress=progress))
     audio = stage("train audio sampler", lambda: fit_sampler(SamplerTrainConfig(

@@ -51,7 +51,7 @@ from scsampler.io.writer import VideoWriter
 log = logging.getLogger(__name__)
 
 # Bump when the rendering changes, so that a rerun into an old folder does not mix the two.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 
 CODECS = ("h264", "mpeg4")
 AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
@@ -133,7 +133,7 @@ class SyntheticConfig:
     music_prob: float = 0.3          # else silence when the three sum below 1
     babble_prob: float = 0.3
     noise_prob: float = 0.2
-    sprite_size: tuple[float, float] = (0.24, 0.36)   # side of the sprite, fraction of the height
+    sprite_size: tuple[float, float] = (0.3, 0.42)    # side of the sprite, fraction of the height
     # Class similarity: the probability that an action's sprite wears its class's look (see
     # class_look) rather than a random one (glimpses wear the look of the class they show). Two
     # classes of a pair share a look, so the look narrows a class down to its pair and only the
@@ -445,10 +445,14 @@ def make_sprite(rng: np.random.Generator, size: int, look: Look | None = None) -
         d = np.minimum(np.hypot(xx - (a - r), yy), np.hypot(xx + (a - r) * 0.6, yy)) / r - 1
     alpha = np.clip(0.5 - d * b * s / 2, 0, 1).astype(np.float32)  # one-pixel soft edge
 
-    c1 = _colour(rng) if look is None else np.clip(np.array(look.colour, np.float32) + rng.normal(0, 12, 3), 0, 255).astype(np.float32)
-    c2 = _colour(rng)
-    while np.abs(c1 - c2).sum() < 120:
+    if look is None:
+        c1 = _colour(rng)
         c2 = _colour(rng)
+        while np.abs(c1 - c2).sum() < 120:
+            c2 = _colour(rng)
+    else:  # the class's colour, and a darker shade of it: the whole sprite is in the class's hue
+        c1 = np.clip(np.array(look.colour, np.float32) + rng.normal(0, 12, 3), 0, 255).astype(np.float32)
+        c2 = (c1 * rng.uniform(0.45, 0.6)).astype(np.float32)
     pattern = rng.integers(4) if look is None else look.pattern
     u, v = xx * s / 2, yy * s / 2  # pixels
     if pattern == 0:    # stripes
