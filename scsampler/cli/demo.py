@@ -27,8 +27,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
     p.add_argument("--data", help="data folder (default: OUT/data, generated from the small preset)")
     p.add_argument("--workers", type=int, default=2, help="processes for generating and extracting (default 2)")
-    p.add_argument("--classifier-epochs", type=int, default=5, help="default 5")
-    p.add_argument("--sampler-epochs", type=int, default=3, help="default 3")
+    p.add_argument("--classifier-epochs", type=int, default=4, help="default 4")
+    p.add_argument("--sampler-epochs", type=int, default=2, help="default 2")
     p.set_defaults(func=run)
 
 
