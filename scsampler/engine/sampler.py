@@ -101,7 +101,7 @@ class SamplerTrainConfig:
             raise ConfigError("freeze_backbone needs init_from: a trained sampler whose backbone to keep")
 
     def extractor_config(self) -> ExtractorConfig:
-        return ExtractorConfig(**self.extractor) if self.extractor else ExtractorConfig()
+        return ExtractorConfig.from_json(self.extractor) if self.extractor else ExtractorConfig()
 
 
 # -- the training set -----------------------------------------------------------------------------
@@ -394,7 +394,7 @@ def fit_joint_sampler(config: JointTrainConfig, *, progress: bool = True) -> Pat
             raise ConfigError(f"{run}: joint training needs a {modality} sampler trained with sal-rank, got a {sampler.modality} one with {sampler.loss}")
     base = SamplerTrainConfig(data=config.data, classifier=config.classifier, out=config.out, modality="visual",
                               features=visual.features, loss="sal-rank", cache=config.cache, workers=config.workers,
-                              extractor={k: tuple(v) if isinstance(v, list) else v for k, v in visual.config["extractor"].items()})
+                              extractor=visual.config["extractor"])
     videos, classes, errors, _ = load_training_videos(base, progress)
     rng = np.random.default_rng(config.seed)
     nets = {**{f: visual.nets[f] for f in visual.features}, "audio": audio.nets["audio"]}

@@ -219,7 +219,7 @@ def sampler_scores(sampler: Sampler, entries, cache_root: Path, *, workers: int 
     from scsampler.evaluation.sampler import PACKED
     from scsampler.features.extractor import ExtractorConfig
 
-    extractor = ExtractorConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in sampler.config["extractor"].items()})
+    extractor = ExtractorConfig.from_json(sampler.config["extractor"])
     summary = extract_many(entries, cache_root / "features", extractor, workers=workers, progress=progress)
     errors = {v: e for v, e in summary.failed}
     fcache = FeatureCache(cache_root / "features", extractor)
@@ -292,6 +292,8 @@ def evaluate_sampler_accuracy(config, classifier, test, dense, segments, sampler
                         label = index[entry.label]
                         n_clips = len(probs)
                         scores = {role: scored[n][entry.video_id].scores[:n_clips] for role, n in names.items()}
+                        if len(scores) == 1 and not torch.isfinite(next(iter(scores.values()))).any():
+                            continue  # nothing to rank by (an audio sampler on a video without audio): not a row of guesses
                         idx = choose(sel, n_clips, scores)
                         video = aggregate(probs, idx)
                         top1.append(topk_correct(video, label, 1))

@@ -9,6 +9,7 @@ the K selected clips are decoded.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -117,7 +118,7 @@ def cheap_scores(path, samplers: dict[str, Sampler], extractor: ExtractorConfig,
     at a time. Returns per-modality scores ``(L,)`` and the stream's metadata (with
     ``sampler_seconds``, the time spent in the samplers' networks)."""
     features = sorted({f for s in samplers.values() for f in s.features})
-    cfg = ExtractorConfig(**{**extractor.to_json(), "features": tuple(features)})
+    cfg = dataclasses.replace(extractor, features=tuple(features))
     stream = extract_clip_features(path, cfg)
     scores = {m: torch.full((num_clips,), float("nan")) for m in samplers}
     wanted = set(strided(num_clips, stride).tolist())

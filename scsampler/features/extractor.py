@@ -71,6 +71,11 @@ class ExtractorConfig:
         d["features"] = list(self.features)
         return d
 
+    @classmethod
+    def from_json(cls, d: dict) -> "ExtractorConfig":
+        """The inverse of :meth:`to_json` (a sampler's config.json stores its extractor's settings)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
 
 @dataclass
 class ClipFeatures:

@@ -111,7 +111,7 @@ def test_samplers_and_their_combinations_are_benchmarked(tiny_data, tiny_classif
     from scsampler.data.cache import FeatureCache, content_hash
     from scsampler.features.extractor import ExtractorConfig
 
-    fc = FeatureCache(tmp_path / "cache" / "features", ExtractorConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in visual.config["extractor"].items()}))
+    fc = FeatureCache(tmp_path / "cache" / "features", ExtractorConfig.from_json(visual.config["extractor"]))
     index = {c: i for i, c in enumerate(clf.classes)}
     correct = []
     for e in test:
@@ -124,3 +124,34 @@ def test_samplers_and_their_combinations_are_benchmarked(tiny_data, tiny_classif
     assert timing["visual"]["seconds_per_video"]["cheap"] > 0 and timing["visual"]["seconds_per_video"]["sampler"] > 0
     assert timing["visual"]["clips_decoded_per_video"] == 3
     assert "| av-union-list K'=2 stride 2 |" in (tmp_path / "b" / "results.md").read_text()
+
+
+def test_a_bad_test_video_is_recorded_and_the_benchmark_goes_on(tiny_data, tiny_classifier, tiny_samplers, media, tmp_path):
+    """Issue 5 for the benchmark: a broken file in the test split (here: truncated, zero bytes and a
+    video without audio for the audio sampler) fails as itself, the other videos are measured."""
+    import shutil
+
+    from scsampler.data.manifest import write_manifest
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    rows = [{"path": str(e.path.relative_to(data if e.path.is_relative_to(data) else tiny_data)), "label": e.label, "split": e.split,
+             "duration_s": e.duration_s} for e in read_manifest(tiny_data / "manifest.csv")]
+    label = rows[-1]["label"]
+    for name in ("truncated", "empty", "pan"):
+        target = data / "videos" / f"bad_{name}{media[name].suffix}"
+        shutil.copyfile(media[name], target)
+        rows.append({"path": f"videos/{target.name}", "label": label, "split": "test", "duration_s": None})
+    write_manifest(data / "manifest.csv", rows)
+    config = BenchmarkConfig(data=str(data), classifier=str(tiny_classifier), out=str(tmp_path / "b"), ks=(2,),
+                             strategies=("uniform", "dense", "visual", "audio"), samplers={k: str(v) for k, v in tiny_samplers.items()},
+                             timing_videos=1, timing_k=2)
+    results = run_benchmark(config, progress=False)
+    errors = results["errors"]
+    assert "videos/bad_empty.mp4" in errors and "\n" not in errors["videos/bad_empty.mp4"]
+    good = len(read_manifest(tiny_data / "manifest.csv", split="test"))
+    assert results["test_videos"] >= good
+    audio = next(r for r in results["rows"] if r["strategy"] == "audio")
+    visual = next(r for r in results["rows"] if r["strategy"] == "visual")
+    assert audio["videos"] == visual["videos"] - 1  # the video without audio is not ranked by guesses
+    assert "videos/bad_empty.mp4" in (tmp_path / "b" / "results.md").read_text()
