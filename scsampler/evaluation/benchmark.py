@@ -268,11 +268,11 @@ def _sampler_roles(strategy: str, samplers: dict[str, Sampler]) -> dict[str, Sam
     return {"visual": samplers["visual"], "audio": samplers["audio"]}
 
 
-def evaluate_sampler_accuracy(config, classifier, test, dense, segments, samplers, scored, gflops_clip: float) -> list[dict]:
+def evaluate_sampler_accuracy(config, classifier, test, dense, segments, samplers, scored, gflops_clip: float,
+                              flops: dict[str, dict[str, int]]) -> list[dict]:
     """Rows of the sampler strategies (each at every K and stride; av-union-list at every K')."""
     index = {c: i for i, c in enumerate(classifier.classes)}
     clip_s = float(classifier.grid.clip_duration)
-    flops = {name: s.flops_per_row() for name, s in samplers.items()}
     rows = []
     for strategy in config.strategies:
         if strategy not in samplers and strategy not in AV_STRATEGIES:
@@ -365,6 +365,7 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
             ]
             priors[k] = fit_position_prior(chosen, bins=config.prior_bins)
     gflops_clip = classifier.flops_per_clip() / 1e9  # one forward pass under the FLOP counter
+    sampler_flops = {name: s.flops_per_row() for name, s in samplers.items()}  # FLOPs of one evaluation per feature
     scored: dict[str, dict[str, SamplerScores]] = {}
     for name, sampler in samplers.items():
         with timer(f"sampler_{name}"):
@@ -373,7 +374,7 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
     baseline_config = BenchmarkConfig(**{**asdict(config), "strategies": tuple(s for s in config.strategies if s in BASELINES)})
     with timer("accuracy"):
         rows = evaluate_accuracy(baseline_config, classifier, test, dense, segments, priors, gflops_clip)
-        rows += evaluate_sampler_accuracy(config, classifier, test, dense, segments, samplers, scored, gflops_clip)
+        rows += evaluate_sampler_accuracy(config, classifier, test, dense, segments, samplers, scored, gflops_clip, sampler_flops)
     with timer("timing"):
         timing = time_pipeline(config, classifier, test, priors, samplers)
     clip_s = float(classifier.grid.clip_duration)
@@ -381,7 +382,7 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
     results = {
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
         "samplers": {name: {"run": config.samplers[name], "modality": s.modality, "loss": s.loss, "features": list(s.features),
-                            "arch": s.config.get("arch"), "gflops_per_row": {f: v / 1e9 for f, v in s.flops_per_row().items()}}
+                            "arch": s.config.get("arch"), "gflops_per_row": {f: v / 1e9 for f, v in sampler_flops[name].items()}}
                      for name, s in samplers.items()},
         "classifier": {
             "name": classifier.name,
