@@ -151,14 +151,24 @@ class Studies:
 
     def av(self) -> str:
         samplers = {"visual": self.visual(self.args.visual_loss),
-                    "audio": self.sampler(f"audio-{self.args.audio_loss}", modality="audio", loss=self.args.audio_loss),
-                    "av-joint": self.joint()}
-        r = self.bench("av", samplers, ("random", "uniform", "dense", "oracle", "visual", "audio") + AV + ("av-joint",), ks=(1, 2, 5, 10, 20),
-                       timing_videos=self.args.timing_videos, strides=(1, 2, 4, 8), k_primes=(0, 2, 4, 6, 8, 10))
+                    "audio": self.sampler(f"audio-{self.args.audio_loss}", modality="audio", loss=self.args.audio_loss)}
+        if not self.args.skip_joint:
+            samplers["av-joint"] = self.joint()
+        a = self.args
+        r = self.bench("av", samplers, ("random", "uniform", "dense", "oracle", "visual", "audio") + AV + tuple(samplers)[2:],
+                       ks=(1, 2, 5, 10, 20), timing_videos=a.timing_videos, strides=(1, 2, 4, 8), k_primes=(0, 2, 4, 6, 8, 10),
+                       timing_arch=a.timing_arch, timing_arch_videos=a.timing_arch_videos,
+                       timing_arch_strategies=("uniform", "dense", "visual", "audio") + AV)
         table = accuracy_table(r, k=10, stride=1)
+        big = ""
+        if r.get("timing_arch"):
+            c = r["timing_arch"]["classifier"]
+            big = (f"\n\nThe same pipeline with {c['name']} at {c['transform']['frames']}x{c['transform']['crop'][0]}x"
+                   f"{c['transform']['crop'][1]} ({c['gflops_per_clip']:.1f} GFLOPs per clip, untrained: timing only), on "
+                   f"{r['timing_arch']['timing'][0]['videos']} of those videos:\n\n{timing_table(r, r['timing_arch']['timing'])}")
         paper = "\n".join(f"| {k} | {v} |" for k, v in PAPER["av"].items())
         return (f"{table}\n\nThe paper's Table 7 (miniSports, MC3-18, K=10):\n\n| strategy | top-1 % |\n|---|---:|\n{paper}\n\n"
-                f"Wall time per video ({r['timing'][0]['videos'] if r['timing'] else 0} test videos):\n\n{timing_table(r)}\n\n"
+                f"Wall time per video ({r['timing'][0]['videos'] if r['timing'] else 0} test videos):\n\n{timing_table(r)}{big}\n\n"
                 f"Figures: `{self.out / 'av' / 'accuracy_vs_k.png'}`, `{self.out / 'av' / 'accuracy_vs_gflops.png'}`.")
 
     def ktr(self) -> str:
@@ -192,6 +202,9 @@ def main() -> None:
     ap.add_argument("--visual-loss", default="ac")
     ap.add_argument("--audio-loss", default="sal-rank")
     ap.add_argument("--timing-videos", type=int, default=8)
+    ap.add_argument("--timing-arch", help="av study: also time the pipeline with this classifier, untrained, at 16x112x112 (e.g. r2plus1d_18)")
+    ap.add_argument("--timing-arch-videos", type=int, default=3)
+    ap.add_argument("--skip-joint", action="store_true", help="av study: leave out AV-joint-training (two more visual samplers to train)")
     ap.add_argument("--docs", type=Path, help="markdown file to write the tables into (between study markers)")
     ap.add_argument("--tag", default="", help="suffix of the docs markers, e.g. -small")
     args = ap.parse_args()

@@ -36,6 +36,11 @@ def add_parser(sub) -> None:
     p.add_argument("--timing-k", type=int, default=10, help="K for the wall-time measurement (default 10)")
     p.add_argument("--prior-videos", type=int, default=64, help="training videos the empirical strategy's prior is fitted on (default 64; 0: all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random strategy")
+    p.add_argument("--device", default="cpu", help="where the classifier runs: cpu (default), cuda, cuda:N, mps")
+    p.add_argument("--timing-arch", help="also time every strategy with this architecture at --timing-arch-input, untrained "
+                   "(e.g. r2plus1d_18: what a user runs; timing only)")
+    p.add_argument("--timing-arch-input", type=_ints, default=(16, 112, 112), help="frames,height,width for --timing-arch (default 16,112,112)")
+    p.add_argument("--timing-arch-videos", type=int, default=3, help="test videos timed with --timing-arch (default 3)")
     p.set_defaults(func=run)
 
 
@@ -70,6 +75,10 @@ def run(args) -> int:
         timing_k=args.timing_k,
         seed=args.seed,
         prior_videos=args.prior_videos,
+        device=args.device,
+        timing_arch=args.timing_arch,
+        timing_arch_input=tuple(args.timing_arch_input),
+        timing_arch_videos=args.timing_arch_videos,
     )
     results = run_benchmark(config, progress=sys.stderr.isatty())
     print(markdown(results))

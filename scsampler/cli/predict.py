@@ -60,6 +60,8 @@ def add_parser(sub) -> None:
                    help="a video without audio for the audio sampler: fail it (none, default) or choose uniformly")
     s.add_argument("--seed", type=int, default=0, help="seed of the random strategy")
 
+    p.add_argument("--device", default="cpu", help="where the classifier runs: cpu (default), cuda, cuda:N, mps "
+                   "(decoding and the samplers stay on the CPU)")
     p.add_argument("--retry-failed", action="store_true", help="retry videos recorded as failed in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -79,7 +81,7 @@ def load_classifier_from_args(args):
         given = [k for k, v in shape.items() if v is not None]
         if given:
             raise ConfigError(f"{given[0]} applies to --classifier-arch only: a classifier run carries its own input size")
-        return load_classifier(args.classifier)
+        return load_classifier(args.classifier, device=args.device)
     missing = [k for k, v in own.items() if v is None]
     if len(missing) == len(own):
         raise ConfigError("no classifier: give --classifier RUN, or --classifier-arch NAME --classifier-weights FILE --classes TXT")
@@ -92,7 +94,8 @@ def load_classifier_from_args(args):
     if resize[0] < crop[0] or resize[1] < crop[1]:
         raise ConfigError(f"--resize {resize[0]}x{resize[1]} is smaller than --crop {crop[0]}x{crop[1]}")
     transform = ClipTransform(frames=args.frames or 16, resize=resize, crop=crop)
-    return classifier_from_weights(args.classifier_arch, args.classifier_weights, args.classes, transform=transform)
+    return classifier_from_weights(args.classifier_arch, args.classifier_weights, args.classes, transform=transform,
+                                   device=args.device)
 
 
 def load_samplers_from_args(args, classifier) -> dict:

@@ -35,7 +35,9 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="clips per batch (default 16)")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate, one-cycle schedule (default 2e-3)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--pretrained", help="local torchvision state-dict file to start from (e.g. Kinetics-400 weights)")
+    p.add_argument("--pretrained", help="weights to start from: a local torchvision state-dict file (e.g. Kinetics-400 "
+                   "weights) or our own model.safetensors (e.g. the run trained on the pretrain preset)")
+    p.add_argument("--device", default="cpu", help="where to train: cpu (default), cuda, cuda:N, mps")
     p.set_defaults(func=run)
 
 
@@ -56,6 +58,7 @@ def run(args) -> int:
         lr=args.lr,
         seed=args.seed,
         pretrained=args.pretrained,
+        device=args.device,
     )
     out = fit(config, progress=sys.stderr.isatty())
     print(f"classifier saved to {out}")

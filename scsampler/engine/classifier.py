@@ -29,7 +29,8 @@ from scsampler.errors import ConfigError
 from scsampler.io.decode import decode_intervals
 from scsampler.io.video import probe
 from scsampler.models.classifier import ClipTransform
-from scsampler.models.registry import create_model, list_models
+from scsampler.models.registry import check_device, create_model, list_models
+from scsampler.engine.runs import is_finished_run, run_identity
 from scsampler.models.weights import load_weights, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class ClassifierTrainConfig:
     seed: int = 0
     pretrained: str | None = None              # a local torchvision state dict to start from
     model_kwargs: dict = field(default_factory=dict)
+    device: str = "cpu"                        # where training runs (not part of the run's identity)
 
     def transform(self) -> ClipTransform:
         return ClipTransform(frames=self.frames, resize=tuple(self.resize), crop=tuple(self.crop))
@@ -131,8 +133,8 @@ def train_one_epoch(model, segments, labels, config, transform, optimizer, sched
     total_loss, correct, seen = 0.0, 0, 0
     for b in range(0, len(order), config.batch_size):
         idx = np.sort(order[b : b + config.batch_size])  # sorted: sequential reads of the memmap
-        x = transform(clip_batch(segments, idx, config, rng), train=True, generator=gen)
-        y = torch.from_numpy(labels[idx])
+        x = transform(clip_batch(segments, idx, config, rng).to(config.device), train=True, generator=gen)
+        y = torch.from_numpy(labels[idx]).to(config.device)
         logits = model(x)
         loss = F.cross_entropy(logits, y)
         optimizer.zero_grad(set_to_none=True)
@@ -180,6 +182,7 @@ def fit(config: ClassifierTrainConfig, *, progress: bool = True, reuse: bool = T
     model = create_model(config.model, **model_kwargs)
     if config.pretrained:
         load_weights(model, config.pretrained)
+    model.to(check_device(config.device))
     transform = config.transform()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = config.epochs * math.ceil(len(labels) / config.batch_size)
@@ -212,18 +215,15 @@ def fit(config: ClassifierTrainConfig, *, progress: bool = True, reuse: bool = T
 
 def _identity(config: ClassifierTrainConfig) -> dict:
     manifest, _ = dataset_paths(config.data)
-    d = json.loads(json.dumps(asdict(config)))  # tuples -> lists, as stored in config.json
-    d.pop("out")
-    d["manifest_sha"] = hashlib.blake2b(manifest.read_bytes(), digest_size=8).hexdigest()
-    return d
+    files = {"manifest_sha": manifest}
+    if config.pretrained and Path(config.pretrained).is_file():  # new starting weights: a new run
+        files["pretrained_sha"] = config.pretrained
+    # The same training on another device is the same run.
+    return run_identity(config, drop=("out", "device"), files=files)
 
 
 def _same_run(run: Path, config: ClassifierTrainConfig) -> bool:
-    try:
-        saved = json.loads((run / "config.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    return (run / "model.safetensors").exists() and saved.get("identity") == _identity(config)
+    return is_finished_run(run, _identity(config), [run / "model.safetensors"])
 
 
 def plot_curve(curve: list[dict], path: Path) -> None:

@@ -18,7 +18,6 @@ probabilities from ``<cache>/dense`` (scored here if missing), so every stage is
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -35,6 +34,7 @@ from tqdm import tqdm
 from scsampler.data.cache import FeatureCache, content_hash
 from scsampler.data.classes import dataset_paths
 from scsampler.data.extraction import extract_many
+from scsampler.engine.runs import is_finished_run, run_identity
 from scsampler.data.manifest import read_manifest
 from scsampler.errors import ConfigError
 from scsampler.evaluation.classifier import load_classifier
@@ -302,21 +302,13 @@ def load_training_videos(config: SamplerTrainConfig, progress: bool):
 
 
 def _identity(config: SamplerTrainConfig) -> dict:
-    d = json.loads(json.dumps(asdict(config)))
-    for k in ("out", "workers"):
-        d.pop(k)
     manifest, _ = dataset_paths(config.data)
-    d["manifest_sha"] = hashlib.blake2b(manifest.read_bytes(), digest_size=8).hexdigest()
-    d["classifier_sha"] = hashlib.blake2b((Path(config.classifier) / "model.safetensors").read_bytes(), digest_size=8).hexdigest()
-    return d
+    return run_identity(config, drop=("out", "workers"),
+                        files={"manifest_sha": manifest, "classifier_sha": Path(config.classifier) / "model.safetensors"})
 
 
 def _same_run(run: Path, config: SamplerTrainConfig) -> bool:
-    try:
-        saved = json.loads((run / "config.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    return saved.get("identity") == _identity(config) and all((run / "nets" / f"{f}.safetensors").exists() for f in config.features)
+    return is_finished_run(run, _identity(config), [run / "nets" / f"{f}.safetensors" for f in config.features])
 
 
 def fit_sampler(config: SamplerTrainConfig, *, progress: bool = True, reuse: bool = True) -> Path:

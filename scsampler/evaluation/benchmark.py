@@ -35,12 +35,13 @@ import torch
 from scsampler.data.classes import dataset_paths
 from scsampler.data.manifest import read_manifest
 from scsampler.errors import ConfigError
-from scsampler.evaluation.classifier import ClipClassifier, load_classifier
+from scsampler.evaluation.classifier import ClipClassifier, load_classifier, untrained_classifier
 from scsampler.evaluation.dense import dense_scores
 from scsampler.evaluation.metrics import aggregate, salient_overlap, salient_share, topk_correct
 from scsampler.evaluation.pipeline import AV_STRATEGIES, Selection, choose, run_video
 from scsampler.evaluation.sampler import Sampler, load_sampler
 from scsampler.io.decode import DecodeStats
+from scsampler.models.classifier import ClipTransform
 from scsampler.io.video import probe
 from scsampler.selection import fit_position_prior, get_strategy, select_oracle
 
@@ -68,6 +69,13 @@ class BenchmarkConfig:
     k_primes: tuple[int, ...] = (8,)    # av-union-list's K' values
     alpha_score: float = 0.9            # av-convex-score
     alpha_list: float = 0.8             # av-convex-list
+    device: str = "cpu"                 # where the classifier runs
+    # Also time the pipeline with this architecture at a user's input size, untrained (timing only:
+    # its predictions are not used), on the first timing_arch_videos test videos.
+    timing_arch: str | None = None
+    timing_arch_input: tuple[int, int, int] = (16, 112, 112)   # frames, crop height, crop width
+    timing_arch_videos: int = 3
+    timing_arch_strategies: tuple[str, ...] = ()               # () = all strategies
 
 
 class StageTimer:
@@ -334,12 +342,19 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
     if unknown:
         raise ConfigError(f"unknown strategies: {', '.join(unknown)}; known: {', '.join(known)}"
                           + ("" if {"visual", "audio"} <= set(config.samplers) else " (the audio-visual ones need samplers named visual and audio)"))
+    if config.timing_arch:
+        from scsampler.models.registry import list_models
+
+        if config.timing_arch not in list_models("classifier"):
+            raise ConfigError(f"--timing-arch {config.timing_arch!r}: not a classifier; known: {', '.join(list_models('classifier'))}")
+        if len(config.timing_arch_input) != 3 or min(config.timing_arch_input) < 1:
+            raise ConfigError(f"--timing-arch-input must be frames,height,width, got {','.join(map(str, config.timing_arch_input))}")
     timer = StageTimer()
     samplers = {name: load_sampler(run) for name, run in config.samplers.items()}
     for role in ("visual", "audio"):
         if role in samplers and samplers[role].modality != role:
             raise ConfigError(f"sampler {role!r} ({config.samplers[role]}) is a {samplers[role].modality} sampler")
-    classifier = load_classifier(config.classifier)
+    classifier = load_classifier(config.classifier, device=config.device)
     test = read_manifest(manifest, split="test")
     if not test:
         raise ConfigError(f"{manifest}: no videos in the test split")
@@ -377,6 +392,17 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
         rows += evaluate_sampler_accuracy(config, classifier, test, dense, segments, samplers, scored, gflops_clip, sampler_flops)
     with timer("timing"):
         timing = time_pipeline(config, classifier, test, priors, samplers)
+    timing_arch = None
+    if config.timing_arch:
+        frames, ch, cw = config.timing_arch_input
+        big = untrained_classifier(config.timing_arch, classifier.classes, grid=classifier.grid, device=config.device,
+                                   transform=ClipTransform(frames=frames, resize=(round(ch * 8 / 7), round(cw * 171 / 112)), crop=(ch, cw)))
+        strategies = config.timing_arch_strategies or config.strategies
+        big_config = BenchmarkConfig(**{**asdict(config), "timing_videos": config.timing_arch_videos, "strategies": tuple(strategies)})
+        with timer("timing_arch"):
+            timing_arch = {"classifier": {"name": big.name, "transform": big.transform.to_json(), "gflops_per_clip": big.flops_per_clip() / 1e9,
+                                          "weights": "untrained (timing only)"},
+                           "timing": time_pipeline(big_config, big, test, priors, samplers)}
     clip_s = float(classifier.grid.clip_duration)
     lengths = [len(dense[e.video_id].probs) for e in test]
     results = {
@@ -395,6 +421,7 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
         "salient_share_of_clips": float(np.mean([salient_share(n, clip_s, segments[e.video_id]["segments"]) for e, n in zip(test, lengths) if e.video_id in segments])) if segments else None,
         "rows": rows,
         "timing": timing,
+        "timing_arch": timing_arch,
         "errors": errors,
         "stage_seconds": timer.seconds,
     }

@@ -15,7 +15,7 @@ from scsampler.errors import ConfigError
 from scsampler.io.decode import DecodeStats, decode_clips
 from scsampler.io.grid import ClipGrid
 from scsampler.models.classifier import ClipTransform
-from scsampler.models.registry import create_model
+from scsampler.models.registry import check_device, create_model
 from scsampler.models.weights import load_checkpoint, load_weights
 
 
@@ -29,6 +29,7 @@ class ClipClassifier:
     key: str                       # identity of the weights and settings, for caches
     batch_size: int = 32
     config: dict = field(default_factory=dict)
+    device: str = "cpu"            # where the model runs; clips are decoded on the CPU and moved
 
     @property
     def num_classes(self) -> int:
@@ -39,7 +40,10 @@ class ClipClassifier:
         """uint8 ``(K, 3, T, H, W)`` decoded clips -> ``(K, C)`` softmax probabilities, in batches
         (batch 1 is a slow path for 3D convolutions on CPU)."""
         self.model.eval()
-        out = [torch.softmax(self.model(self.transform(clips[i : i + self.batch_size])), dim=1) for i in range(0, len(clips), self.batch_size)]
+        out = []
+        for i in range(0, len(clips), self.batch_size):
+            x = self.transform(clips[i : i + self.batch_size].to(self.device, non_blocking=True))
+            out.append(torch.softmax(self.model(x).float(), dim=1).cpu())
         return torch.cat(out) if out else torch.zeros(0, self.num_classes)
 
     def decode(self, path, indices, stats: DecodeStats | None = None) -> torch.Tensor:
@@ -56,7 +60,7 @@ class ClipClassifier:
         """Forward FLOPs of one clip, counted by ``torch.utils.flop_counter``."""
         from torch.utils.flop_counter import FlopCounterMode
 
-        x = torch.zeros(1, 3, self.transform.frames, *self.transform.crop)
+        x = torch.zeros(1, 3, self.transform.frames, *self.transform.crop, device=self.device)
         self.model.eval()
         with torch.inference_mode(), FlopCounterMode(display=False) as counter:
             self.model(x)
@@ -70,12 +74,12 @@ def _file_key(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-def load_classifier(checkpoint: str | os.PathLike, *, batch_size: int = 32) -> ClipClassifier:
-    """A classifier trained by ``scsampler train-classifier`` (a run directory)."""
+def load_classifier(checkpoint: str | os.PathLike, *, batch_size: int = 32, device: str = "cpu") -> ClipClassifier:
+    """A classifier trained by ``scsampler train-classifier`` (a run directory), on ``device``."""
     checkpoint = Path(checkpoint)
     model, config = load_checkpoint(checkpoint)
+    device = check_device(device)
     return ClipClassifier(
-        model=model,
         transform=ClipTransform.from_json(config["transform"]),
         grid=ClipGrid(**config.get("grid", {})),
         classes=list(config["classes"]),
@@ -83,6 +87,8 @@ def load_classifier(checkpoint: str | os.PathLike, *, batch_size: int = 32) -> C
         key=_file_key((checkpoint / "model.safetensors").read_bytes(), (checkpoint / "config.json").read_bytes()),
         batch_size=batch_size,
         config=config,
+        model=model.to(device),
+        device=device,
     )
 
 
@@ -94,16 +100,33 @@ def classifier_from_weights(
     transform: ClipTransform = ClipTransform(frames=16, resize=(128, 171), crop=(112, 112)),
     grid: ClipGrid = ClipGrid(),
     batch_size: int = 32,
+    device: str = "cpu",
 ) -> ClipClassifier:
     """A user's own classifier: a registered architecture, a local state-dict file (e.g. their
     Kinetics-400 torchvision weights; ``None`` keeps random weights, for timing) and a class-name
     file whose length sets the number of outputs."""
-    names = read_classes(classes)
-    model = create_model(arch, num_classes=len(names))
-    key = _file_key(arch.encode(), str(transform).encode())
+    clf = untrained_classifier(arch, read_classes(classes), transform=transform, grid=grid, batch_size=batch_size, device="cpu")
     if weights is not None:
-        missing = load_weights(model, weights, skip_mismatched_head=False)
+        missing = load_weights(clf.model, weights, skip_mismatched_head=False)
         if missing:
             raise ConfigError(f"{weights}: no values for {len(missing)} tensors of {arch} (first: {missing[0]})")
-        key = _file_key(key.encode(), Path(weights).read_bytes())
-    return ClipClassifier(model=model.eval(), transform=transform, grid=grid, classes=names, name=arch, key=key, batch_size=batch_size)
+        clf.key = _file_key(clf.key.encode(), Path(weights).read_bytes())
+    clf.device = check_device(device)
+    clf.model.to(clf.device)
+    return clf
+
+
+def untrained_classifier(
+    arch: str,
+    classes: list[str],
+    *,
+    transform: ClipTransform = ClipTransform(frames=16, resize=(128, 171), crop=(112, 112)),
+    grid: ClipGrid = ClipGrid(),
+    batch_size: int = 32,
+    device: str = "cpu",
+) -> ClipClassifier:
+    """A registered architecture with random weights: for timing a pipeline at a user's input size."""
+    model = create_model(arch, num_classes=len(classes))
+    device = check_device(device)
+    return ClipClassifier(model=model.eval().to(device), transform=transform, grid=grid, classes=list(classes), name=arch,
+                          key=_file_key(arch.encode(), str(transform).encode()), batch_size=batch_size, device=device)

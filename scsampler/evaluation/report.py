@@ -48,13 +48,15 @@ def accuracy_table(results: dict, k: int | None = None, strategies: list[str] | 
     return "\n".join(lines)
 
 
-def timing_table(results: dict) -> str:
-    dense = next((t for t in results["timing"] if t["strategy"] == "dense"), None)
+def timing_table(results: dict, rows: list[dict] | None = None) -> str:
+    """The wall-time table of ``results["timing"]`` (or of ``rows``, e.g. ``results["timing_arch"]["timing"]``)."""
+    rows = results["timing"] if rows is None else rows
+    dense = next((t for t in rows if t["strategy"] == "dense"), None)
     lines = [
         "| strategy | K | probe / cheap pass s | sampler s | select s | RGB decode s | classify s | total s / video | frames decoded / video | speed-up vs dense |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for t in results["timing"]:
+    for t in rows:
         s = t["seconds_per_video"]
         speed = f"{dense['total_seconds_per_video'] / t['total_seconds_per_video']:.1f}x" if dense else ""
         lines.append(
@@ -83,6 +85,17 @@ def markdown(results: dict) -> str:
         "",
         f"Stages: {stages}.",
     ]
+    if results.get("timing_arch"):
+        big = results["timing_arch"]
+        bt = big["classifier"]["transform"]
+        parts[-1:-1] = [
+            f"The same pipeline with {big['classifier']['name']} at {bt['frames']}x{bt['crop'][0]}x{bt['crop'][1]} "
+            f"({big['classifier']['gflops_per_clip']:.1f} GFLOPs per clip, {big['classifier']['weights']}), "
+            f"on {big['timing'][0]['videos'] if big['timing'] else 0} of those videos:",
+            "",
+            timing_table(results, big["timing"]),
+            "",
+        ]
     if results.get("errors"):
         parts += ["", f"Videos that failed ({len(results['errors'])}): " + "; ".join(results["errors"].values())]
     return "\n".join(parts) + "\n"

@@ -48,8 +48,8 @@ class ClipTransform:
         else:
             top, left = (h - ch) // 2, (w - cw) // 2
         x = x[..., top : top + ch, left : left + cw]
-        mean = torch.tensor(self.mean).view(1, 3, 1, 1, 1)
-        std = torch.tensor(self.std).view(1, 3, 1, 1, 1)
+        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1, 1)
         return (x - mean) / std
 
     def to_json(self) -> dict:

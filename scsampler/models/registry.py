@@ -39,3 +39,26 @@ def list_models(family: str | None = None) -> list[str]:
 
 def model_family(name: str) -> str:
     return _FAMILY[name]
+
+
+def check_device(device: str) -> str:
+    """``device`` if torch can run models there ("cpu", "cuda", "cuda:1", "mps"), else a
+    :class:`ConfigError` that says why (no GPU here, or a name torch does not know)."""
+    import torch
+
+    from scsampler.errors import ConfigError
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ConfigError(f"--device {device!r}: not a device name torch knows ({err})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: this torch build or machine has no CUDA GPU (use --device cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError(f"--device {device}: MPS is not available here")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"--device {device}: only cpu, cuda[:N] and mps are supported")
+    return str(dev)

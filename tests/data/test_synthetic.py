@@ -327,3 +327,29 @@ def test_small_preset_generates(tmp_path):
     for r in rows:
         check_segments(segments[r["path"]], r["label"], float(r["duration_s"]), cfg)
     assert math.isclose(sum(float(r["duration_s"]) for r in rows) / len(rows), 36, rel_tol=0.35)
+
+
+def test_pretrain_preset_is_trimmed_clips_of_the_benchmark_classes_in_scenes_of_their_own():
+    pre, default = PRESETS["pretrain"], PRESETS["default"]
+    assert pre.trimmed and not default.trimmed
+    assert pre.classes == default.classes and pre.scene_pool == 0
+    specs = plan_dataset(pre, seed=1)
+    assert len(specs) == pre.num_videos >= 1000
+    for s in specs[:50]:
+        (event,) = s.events
+        (shot,) = s.shots
+        assert (event.start, event.end, event.kind, event.cls) == (0, s.n_frames, "salient", s.label)
+        assert (shot.start, shot.end, shot.scene) == (0, s.n_frames, -1)
+        assert pre.duration_min_s <= s.n_frames / pre.fps <= pre.duration_max_s
+
+
+def test_trimmed_videos_show_the_action_from_first_frame_to_last(tmp_path):
+    cfg = dataclasses.replace(TINY, trimmed=True, duration_median_s=4.0, duration_min_s=4.0, duration_max_s=5.0,
+                              num_classes=2, train_per_class=1, test_per_class=0)
+    generate(cfg, tmp_path, seed=0, progress=False)
+    segments = json.loads((tmp_path / "segments.json").read_text())
+    for path, rec in segments.items():
+        assert rec["segments"] == [{"start_s": 0.0, "end_s": rec["duration_s"], "kind": "salient", "class": rec["label"]}]
+        with av.open(str(tmp_path / path)) as c:
+            frames = sum(1 for _ in c.decode(video=0))
+        assert frames == round(rec["duration_s"] * cfg.fps)

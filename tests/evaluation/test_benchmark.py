@@ -1,14 +1,17 @@
+import dataclasses
 import json
 
 import pytest
 import torch
 
 from scsampler.data.manifest import read_manifest
+from scsampler.errors import ConfigError
 from scsampler.evaluation import dense as dense_module
 from scsampler.evaluation.benchmark import BASELINES, BenchmarkConfig, run_benchmark, run_pipeline
 from scsampler.evaluation.classifier import load_classifier
 from scsampler.evaluation.dense import dense_scores
 from scsampler.evaluation.metrics import aggregate, salient_overlap
+from scsampler.io.video import probe
 from scsampler.selection import get_strategy
 
 
@@ -155,3 +158,28 @@ def test_a_bad_test_video_is_recorded_and_the_benchmark_goes_on(tiny_data, tiny_
     visual = next(r for r in results["rows"] if r["strategy"] == "visual")
     assert audio["videos"] == visual["videos"] - 1  # the video without audio is not ranked by guesses
     assert "videos/bad_empty.mp4" in (tmp_path / "b" / "results.md").read_text()
+
+
+def test_timing_with_a_users_architecture_at_its_own_input(tiny_data, tiny_classifier, tiny_samplers, tmp_path):
+    """--timing-arch times the same pipeline with an untrained network at another input size: the
+    clips decoded are the same, the classifier's cost is that network's."""
+    config = BenchmarkConfig(
+        data=str(tiny_data), classifier=str(tiny_classifier), out=str(tmp_path / "b"), ks=(2,),
+        strategies=("uniform", "dense", "visual"), samplers={"visual": str(tiny_samplers["visual"])},
+        timing_videos=2, timing_k=2, cache=str(tmp_path / "cache"),
+        timing_arch="r3d_18", timing_arch_input=(4, 32, 32), timing_arch_videos=1,
+    )
+    results = run_benchmark(config, progress=False)
+    big = results["timing_arch"]
+    assert big["classifier"]["name"] == "r3d_18" and list(big["classifier"]["transform"]["crop"]) == [32, 32]
+    assert big["classifier"]["gflops_per_clip"] > 2 * results["classifier"]["gflops_per_clip"]
+    rows = {t["strategy"]: t for t in big["timing"]}
+    assert set(rows) == {"uniform", "dense", "visual"} and all(t["videos"] == 1 for t in rows.values())
+    assert rows["uniform"]["clips_decoded_per_video"] == rows["visual"]["clips_decoded_per_video"] == 2
+    first = read_manifest(tiny_data / "manifest.csv", split="test")[0]
+    clf = load_classifier(tiny_classifier)
+    assert rows["dense"]["clips_decoded_per_video"] == clf.grid.num_clips(probe(first.path).duration)
+    assert rows["visual"]["seconds_per_video"]["sampler"] > 0
+    assert "r3d_18 at 4x32x32" in (tmp_path / "b" / "results.md").read_text()
+    with pytest.raises(ConfigError, match="timing-arch"):
+        run_benchmark(dataclasses.replace(config, timing_arch="resnet18"), progress=False)

