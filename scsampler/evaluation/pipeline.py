@@ -119,9 +119,14 @@ def cheap_scores(path, samplers: dict[str, Sampler], extractor: ExtractorConfig,
     ``sampler_seconds``, the time spent in the samplers' networks)."""
     features = sorted({f for s in samplers.values() for f in s.features})
     cfg = dataclasses.replace(extractor, features=tuple(features))
-    stream = extract_clip_features(path, cfg)
-    scores = {m: torch.full((num_clips,), float("nan")) for m in samplers}
     wanted = set(strided(num_clips, stride).tolist())
+    # Compute MD / RGB-R only for what the samplers will score: the clips of the stride and, when
+    # every visual sampler scores the same m frames per clip, those m frames (the scores are the same
+    # as from the full features, where the sampler picks the same rows).
+    per_clip = {s.frames_per_clip for s in samplers.values() if set(s.features) & {"md", "rgbr"}}
+    frames_per_clip = per_clip.pop() if len(per_clip) == 1 else 0
+    stream = extract_clip_features(path, cfg, frames_per_clip=frames_per_clip, clips=wanted if stride > 1 else None)
+    scores = {m: torch.full((num_clips,), float("nan")) for m in samplers}
     pending = []
     spent = [0.0]
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from scsampler.errors import ConfigError
+from scsampler.features.extractor import evenly_spaced
 from scsampler.models.registry import create_model
 from scsampler.models.weights import load_weights
 
@@ -54,13 +55,6 @@ def prepare(feature: str, x: torch.Tensor) -> torch.Tensor:
     if feature == "audio":
         return x.float().unsqueeze(1)         # (L, n_mels, frames) -> (L, 1, n_mels, frames)
     raise ConfigError(f"unknown sampler feature {feature!r}")
-
-
-def evenly(n: int, m: int) -> torch.Tensor:
-    """Indices of ``m`` rows spread evenly over ``n`` (all of them when ``m`` is 0 or >= n)."""
-    if m <= 0 or m >= n:
-        return torch.arange(n)
-    return torch.round(torch.linspace(0, n - 1, m)).long()
 
 
 @dataclass
@@ -131,7 +125,7 @@ class Sampler:
         picked = []
         for c in torch.unique_consecutive(owner[rows]):
             r = rows[owner[rows] == c]
-            picked.append(r[evenly(len(r), self.frames_per_clip)])
+            picked.append(r[evenly_spaced(len(r), self.frames_per_clip)])
         return torch.cat(picked)
 
     def flops_per_row(self) -> dict[str, int]:

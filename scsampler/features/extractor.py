@@ -110,9 +110,12 @@ class StreamMeta:
 class FeatureStream:
     """Iterate to get :class:`ClipFeatures` clip by clip; ``meta`` fills in as it goes."""
 
-    def __init__(self, path: str, config: ExtractorConfig, video_id: str | None = None):
+    def __init__(self, path: str, config: ExtractorConfig, video_id: str | None = None, *,
+                 frames_per_clip: int = 0, clips: set[int] | None = None):
         self.path = os.fspath(path)
         self.config = config
+        self.frames_per_clip = frames_per_clip
+        self.clips = clips
         self.video_id = video_id if video_id is not None else os.path.basename(self.path)
         info = probe(self.path)
         grid = config.grid
@@ -176,7 +179,20 @@ class FeatureStream:
             resize["motion"] = (wg * 4, hg * 4, "all")
         scale_small = sw / W
         keyframes_only = want_if and not motion
-        frames = iter_video_frames(self.path, export_mvs=motion and bitstream, keyframes_only=keyframes_only, resize=resize)
+        # Scoring only: MD and RGB-R of a few frames per clip, or of some clips only. The frames are
+        # still all decoded (the codec needs them), but only the chosen ones are rasterised, scaled
+        # and motion-compensated, at the clip's end, when its frames are known.
+        lazy = motion and bitstream and (self.frames_per_clip > 0 or self.clips is not None)
+        pending: list[tuple[object, object]] = []   # (non-key frame, the I/P frame before it)
+        anchor_frame = None
+        frames = iter_video_frames(self.path, export_mvs=motion and bitstream, keyframes_only=keyframes_only, resize=resize,
+                                   lazy=lazy)
+
+        def finish(clip_index: int) -> None:
+            if lazy:
+                self._chosen_frames(acc, pending, clip_index, H, W, scale_small, want_md, want_rgbr)
+                pending.clear()
+
         current = 0
         acc = _ClipAccumulator()
         anchor = None          # previous I/P frame, small, float32 (3, h, w): the residual's reference
@@ -189,6 +205,7 @@ class FeatureStream:
             if idx >= meta.num_clips_expected:
                 break
             while idx > current:
+                finish(current)
                 meta.seconds["video"] += time.perf_counter() - t0
                 yield acc.emit(grid.clip(self.video_id, current), hg, wg, sh, sw)
                 t0 = time.perf_counter()
@@ -196,6 +213,14 @@ class FeatureStream:
             last_t = fr.time
             acc.types.append(fr.pict_type)
             meta.frame_types[fr.pict_type] = meta.frame_types.get(fr.pict_type, 0) + 1
+            if lazy:
+                if not fr.key:
+                    pending.append((fr, anchor_frame))
+                if fr.pict_type in ("I", "P"):
+                    anchor_frame = fr
+                if want_if and fr.key and "small" in fr.images:
+                    acc.iframes.append(fr.images["small"].transpose(2, 0, 1))
+                continue
             small = fr.images.get("small")
             small_f = small.transpose(2, 0, 1).astype(np.float32) if (small is not None and want_rgbr) else None
             grid_mv = None
@@ -217,6 +242,7 @@ class FeatureStream:
             if want_if and fr.key and small is not None:
                 acc.iframes.append(small.transpose(2, 0, 1))
         frames.close()  # we may have stopped early: release the decoder now, not at garbage collection
+        finish(current)
         meta.seconds["video"] += time.perf_counter() - t0
         if keyframes_only:
             # Only key frames were decoded, so the last of them does not mark the video's end.
@@ -228,6 +254,30 @@ class FeatureStream:
         while current < end:
             yield acc.emit(grid.clip(self.video_id, current), hg, wg, sh, sw)
             current += 1
+
+    def _chosen_frames(self, acc, pending, clip_index, H, W, scale_small, want_md, want_rgbr) -> None:
+        """MD and RGB-R of the frames a sampler scoring ``frames_per_clip`` frames would pick from
+        the clip's full features (the same :func:`evenly_spaced` rows), for a wanted clip."""
+        if self.clips is not None and clip_index not in self.clips:
+            return
+        m = self.frames_per_clip
+        grids: dict[int, np.ndarray] = {}
+
+        def grid_mv(j: int) -> np.ndarray:
+            if j not in grids:
+                fr = pending[j][0]
+                grids[j] = rasterize_motion_vectors(fr.mvs if fr.mvs is not None else _NO_MVS, H, W)
+            return grids[j]
+
+        if want_md:
+            acc.md.extend(grid_mv(j) for j in evenly_spaced(len(pending), m).tolist())
+        if want_rgbr:
+            rows = [j for j, (fr, anchor) in enumerate(pending) if fr.pict_type == "P" and anchor is not None]
+            for i in evenly_spaced(len(rows), m).tolist():
+                fr, anchor = pending[rows[i]]
+                ref = anchor.images["small"].transpose(2, 0, 1).astype(np.float32)
+                cur = fr.images["small"].transpose(2, 0, 1).astype(np.float32)
+                acc.rgbr.append(motion_compensated_residual(ref, cur, grid_mv(rows[i]), scale_small))
 
     # -- audio -------------------------------------------------------------------------------
     def _audio_clips(self) -> Iterator[tuple[np.ndarray | None, float]]:
@@ -319,9 +369,26 @@ class _ClipAccumulator:
         return out
 
 
-def extract_clip_features(path, config: ExtractorConfig = ExtractorConfig(), video_id: str | None = None) -> FeatureStream:
+def evenly_spaced(n: int, m: int) -> torch.Tensor:
+    """Indices of ``m`` of ``n`` rows spread evenly (all of them when ``m`` is 0 or >= n): the
+    frames of a clip a sampler scores, and the ones the cheap pass computes when told so."""
+    if m <= 0 or m >= n:
+        return torch.arange(n)
+    return torch.round(torch.linspace(0, n - 1, m)).long()
+
+
+def extract_clip_features(
+    path, config: ExtractorConfig = ExtractorConfig(), video_id: str | None = None, *,
+    frames_per_clip: int = 0, clips: set[int] | None = None,
+) -> FeatureStream:
     """Start the cheap pass over ``path``; iterate the result for :class:`ClipFeatures`.
+
+    For scoring (not for the feature cache, which keeps every frame): ``frames_per_clip`` > 0
+    computes MD and RGB-R only for that many of each clip's frames, the ones
+    :func:`evenly_spaced` picks from the clip's rows, and ``clips`` only for the clips it holds
+    (others get none). Both apply where motion vectors come from the bitstream; the block-matching
+    fallback computes every frame.
 
     Raises :class:`VideoError` at once for a file that can't be read or is shorter than a clip.
     """
-    return FeatureStream(path, config, video_id)
+    return FeatureStream(path, config, video_id, frames_per_clip=frames_per_clip, clips=clips)

@@ -179,7 +179,32 @@ class DecodedFrame:
     pict_type: str               # "I", "P", "B", ...
     key: bool
     mvs: np.ndarray | None       # FFmpeg's motion vectors (structured array), None when not exported
-    images: dict[str, np.ndarray]  # small (h, w, 3) uint8 RGB copies, as asked for
+    images: "dict[str, np.ndarray] | LazyImages"  # small (h, w, 3) uint8 RGB copies, as asked for
+
+
+class LazyImages:
+    """A frame's small copies, converted when first asked for (``get``/``[]``), so that a caller
+    that needs a few frames' pictures does not pay the scaler for every frame. Holds the decoded
+    frame until then."""
+
+    def __init__(self, frame, sizes: dict[str, tuple[int, int]], reformatters: dict[str, VideoReformatter]):
+        self._frame, self._sizes, self._reformatters, self._done = frame, sizes, reformatters, {}
+
+    def get(self, name: str, default=None):
+        if name not in self._sizes:
+            return default
+        if name not in self._done:
+            w, h = self._sizes[name]
+            self._done[name] = to_rgb(self._frame, w, h, self._reformatters[name])
+        return self._done[name]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._sizes:
+            raise KeyError(name)
+        return self.get(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._sizes
 
 
 def small_size(width: int, height: int, side: int) -> tuple[int, int]:
@@ -194,13 +219,15 @@ def iter_video_frames(
     export_mvs: bool = True,
     keyframes_only: bool = False,
     resize: dict[str, tuple[int, int, str]] | None = None,
+    lazy: bool = False,
 ) -> Iterator[DecodedFrame]:
     """Decode the first video stream once, in display order, with motion vectors attached.
 
     ``keyframes_only`` sets ``skip_frame="NONKEY"`` so only key frames are decoded (I-frame
     features). ``resize`` asks for small RGB copies of frames: ``{name: (width, height, which)}``
     with ``which`` one of ``"all"`` or ``"key"``; they arrive in ``DecodedFrame.images[name]``
-    as ``(h, w, 3)`` uint8. Memory is one frame at a time whatever the video's length.
+    as ``(h, w, 3)`` uint8. Memory is one frame at a time whatever the video's length. With ``lazy``,
+    ``images`` is a :class:`LazyImages` that converts a copy only when asked for it.
     """
     path = os.fspath(path)
     with open_container(path) as container:
@@ -232,11 +259,11 @@ def iter_video_frames(
                 side = frame.side_data.get("MOTION_VECTORS")
                 if side is not None:
                     mvs = side.to_ndarray()
-            images = {
-                name: to_rgb(frame, w, h, reformatters[name])
-                for name, (w, h, which) in resize.items()
-                if which == "all" or key
-            }
+            sizes = {name: (w, h) for name, (w, h, which) in resize.items() if which == "all" or key}
+            if lazy:
+                images = LazyImages(frame, sizes, reformatters)
+            else:
+                images = {name: to_rgb(frame, w, h, reformatters[name]) for name, (w, h) in sizes.items()}
             yield DecodedFrame(time=t, pict_type=ptype, key=key, mvs=mvs, images=images)
 
 

@@ -187,3 +187,27 @@ def test_video_that_decodes_to_nothing_is_an_error_not_zero_clips(media):
     # it just ends without a frame.
     with pytest.raises(VideoError, match="no clip could be decoded"):
         list(extract_clip_features(media["video_damaged"]))
+
+
+@pytest.mark.parametrize("name", ["blob_right", "blob_right_b", "mpeg4_b", "pan"])
+@pytest.mark.parametrize("m", [1, 2, 3])
+def test_scoring_a_few_frames_per_clip_computes_exactly_the_rows_a_sampler_picks(media, name, m):
+    """frames_per_clip=m computes MD / RGB-R for the m frames the sampler would pick from the full
+    features, bit for bit; `clips` leaves the other clips without any."""
+    from scsampler.features.extractor import evenly_spaced
+
+    cfg = ExtractorConfig(features=("md", "rgbr", "if"))
+    full = list(extract_clip_features(media[name], cfg))
+    few = list(extract_clip_features(media[name], cfg, frames_per_clip=m))
+    some = list(extract_clip_features(media[name], cfg, frames_per_clip=m, clips={1}))
+    assert len(full) == len(few) == len(some) >= 2
+    picked = 0
+    for a, b, c in zip(full, few, some):
+        for f in ("md", "rgbr"):
+            rows = getattr(a, f)[evenly_spaced(len(getattr(a, f)), m).numpy()]
+            np.testing.assert_array_equal(getattr(b, f), rows)
+            np.testing.assert_array_equal(getattr(c, f), rows if a.clip.index == 1 else rows[:0])
+            picked += len(rows)
+        np.testing.assert_array_equal(b.iframes, a.iframes)
+        assert b.frame_types == a.frame_types
+    assert picked > 0
