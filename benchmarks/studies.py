@@ -51,7 +51,8 @@ class Studies:
     def sampler(self, name: str, **kw) -> Path:
         """Train (or reuse) sampler ``name``."""
         a = self.args
-        config = SamplerTrainConfig(data=a.data, classifier=a.classifier, out=str(self.samplers / name), epochs=a.epochs,
+        epochs = a.audio_epochs if kw.get("modality") == "audio" and a.audio_epochs else a.epochs
+        config = SamplerTrainConfig(data=a.data, classifier=a.classifier, out=str(self.samplers / name), epochs=epochs,
                                     workers=a.workers, cache=a.cache, **kw)
         t0 = time.perf_counter()
         run = fit_sampler(config, progress=sys.stderr.isatty())
@@ -77,9 +78,11 @@ class Studies:
 
     # -- the studies ------------------------------------------------------------------------------
     def visual(self, loss: str) -> Path:
-        md = self.sampler(f"visual-md-{loss}", modality="visual", features=("md",), loss=loss)
-        rgbr = self.sampler(f"visual-rgbr-{loss}", modality="visual", features=("rgbr",), loss=loss)
-        return self.compose(f"visual-md+rgbr-{loss}", [md, rgbr])
+        """The visual sampler: a network per feature of --visual-features (MD + RGB-R by default, as
+        the paper's), composed into one sampler that averages them."""
+        feats = [f.strip() for f in self.args.visual_features.split(",") if f.strip()]
+        parts = [self.sampler(f"visual-{f}-{loss}", modality="visual", features=(f,), loss=loss) for f in feats]
+        return parts[0] if len(parts) == 1 else self.compose(f"visual-{'+'.join(feats)}-{loss}", parts)
 
     def loss(self) -> str:
         samplers = {}
@@ -158,7 +161,7 @@ class Studies:
         r = self.bench("av", samplers, ("random", "uniform", "dense", "oracle", "visual", "audio") + AV + tuple(samplers)[2:],
                        ks=(1, 2, 5, 10, 20), timing_videos=a.timing_videos, strides=(1, 2, 4, 8), k_primes=(0, 2, 4, 6, 8, 10),
                        timing_arch=a.timing_arch, timing_arch_videos=a.timing_arch_videos,
-                       timing_arch_strategies=("uniform", "dense", "visual", "audio") + AV)
+                       timing_arch_strategies=tuple(x.strip() for x in a.timing_arch_strategies.split(",")))
         table = accuracy_table(r, k=10, stride=1)
         big = ""
         if r.get("timing_arch"):
@@ -198,12 +201,16 @@ def main() -> None:
     ap.add_argument("--cache", help="default: DATA/cache")
     ap.add_argument("--study", default="loss,features,audio,av,ktr", help="comma-separated")
     ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--audio-epochs", type=int, help="epochs of the audio samplers (default: --epochs)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--visual-loss", default="ac")
     ap.add_argument("--audio-loss", default="sal-rank")
     ap.add_argument("--timing-videos", type=int, default=8)
     ap.add_argument("--timing-arch", help="av study: also time the pipeline with this classifier, untrained, at 16x112x112 (e.g. r2plus1d_18)")
     ap.add_argument("--timing-arch-videos", type=int, default=3)
+    ap.add_argument("--timing-arch-strategies", default="uniform,dense,visual,audio," + ",".join(AV),
+                    help="the strategies timed with --timing-arch (each costs minutes per video at 16x112x112 here)")
+    ap.add_argument("--visual-features", default="md,rgbr", help="the visual sampler's networks, one per feature (default md,rgbr)")
     ap.add_argument("--skip-joint", action="store_true", help="av study: leave out AV-joint-training (two more visual samplers to train)")
     ap.add_argument("--docs", type=Path, help="markdown file to write the tables into (between study markers)")
     ap.add_argument("--tag", default="", help="suffix of the docs markers, e.g. -small")
