@@ -26,7 +26,7 @@ from pathlib import Path
 
 from scsampler.engine.sampler import JointTrainConfig, SamplerTrainConfig, compose_samplers, fit_joint_sampler, fit_sampler
 from scsampler.evaluation.benchmark import BenchmarkConfig, run_benchmark
-from scsampler.evaluation.report import accuracy_table, replace_block, timing_table
+from scsampler.evaluation.report import accuracy_table, replace_block, timing_arch_section, timing_table
 
 log = logging.getLogger("studies")
 AV = ("av-convex-score", "av-convex-list", "av-intersect-list", "av-union-list")
@@ -163,12 +163,7 @@ class Studies:
                        timing_arch=a.timing_arch, timing_arch_videos=a.timing_arch_videos,
                        timing_arch_strategies=tuple(x.strip() for x in a.timing_arch_strategies.split(",")))
         table = accuracy_table(r, k=10, stride=1)
-        big = ""
-        if r.get("timing_arch"):
-            c = r["timing_arch"]["classifier"]
-            big = (f"\n\nThe same pipeline with {c['name']} at {c['transform']['frames']}x{c['transform']['crop'][0]}x"
-                   f"{c['transform']['crop'][1]} ({c['gflops_per_clip']:.1f} GFLOPs per clip, untrained: timing only), on "
-                   f"{r['timing_arch']['timing'][0]['videos']} of those videos:\n\n{timing_table(r, r['timing_arch']['timing'])}")
+        big = f"\n\n{timing_arch_section(r)}" if r.get("timing_arch") else ""
         paper = "\n".join(f"| {k} | {v} |" for k, v in PAPER["av"].items())
         return (f"{table}\n\nThe paper's Table 7 (miniSports, MC3-18, K=10):\n\n| strategy | top-1 % |\n|---|---:|\n{paper}\n\n"
                 f"Wall time per video ({r['timing'][0]['videos'] if r['timing'] else 0} test videos):\n\n{timing_table(r)}{big}\n\n"

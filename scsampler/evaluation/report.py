@@ -66,6 +66,18 @@ def timing_table(results: dict, rows: list[dict] | None = None) -> str:
     return "\n".join(lines)
 
 
+def timing_arch_section(results: dict) -> str:
+    """The wall-time table of ``--timing-arch`` (the user-size network), with the sentence that says
+    what it is; empty when the benchmark ran without it."""
+    big = results.get("timing_arch")
+    if not big:
+        return ""
+    c, t = big["classifier"], big["classifier"]["transform"]
+    return (f"The same pipeline with {c['name']} at {t['frames']}x{t['crop'][0]}x{t['crop'][1]} "
+            f"({c['gflops_per_clip']:.1f} GFLOPs per clip, {c['weights']}), "
+            f"on {big['timing'][0]['videos'] if big['timing'] else 0} of those videos:\n\n{timing_table(results, big['timing'])}")
+
+
 def markdown(results: dict) -> str:
     c = results["classifier"]
     tr = c["transform"]
@@ -86,16 +98,7 @@ def markdown(results: dict) -> str:
         f"Stages: {stages}.",
     ]
     if results.get("timing_arch"):
-        big = results["timing_arch"]
-        bt = big["classifier"]["transform"]
-        parts[-1:-1] = [
-            f"The same pipeline with {big['classifier']['name']} at {bt['frames']}x{bt['crop'][0]}x{bt['crop'][1]} "
-            f"({big['classifier']['gflops_per_clip']:.1f} GFLOPs per clip, {big['classifier']['weights']}), "
-            f"on {big['timing'][0]['videos'] if big['timing'] else 0} of those videos:",
-            "",
-            timing_table(results, big["timing"]),
-            "",
-        ]
+        parts[-1:-1] = [timing_arch_section(results), ""]
     if results.get("errors"):
         parts += ["", f"Videos that failed ({len(results['errors'])}): " + "; ".join(results["errors"].values())]
     return "\n".join(parts) + "\n"
