@@ -26,7 +26,7 @@ import json
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -386,7 +386,7 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
         with timer(f"sampler_{name}"):
             scored[name], sampler_errors = sampler_scores(sampler, test, cache, progress=progress)
         errors.update(sampler_errors)
-    baseline_config = BenchmarkConfig(**{**asdict(config), "strategies": tuple(s for s in config.strategies if s in BASELINES)})
+    baseline_config = replace(config, strategies=tuple(s for s in config.strategies if s in BASELINES))
     with timer("accuracy"):
         rows = evaluate_accuracy(baseline_config, classifier, test, dense, segments, priors, gflops_clip)
         rows += evaluate_sampler_accuracy(config, classifier, test, dense, segments, samplers, scored, gflops_clip, sampler_flops)
@@ -398,7 +398,7 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
         big = untrained_classifier(config.timing_arch, classifier.classes, grid=classifier.grid, device=config.device,
                                    transform=ClipTransform(frames=frames, resize=(round(ch * 8 / 7), round(cw * 171 / 112)), crop=(ch, cw)))
         strategies = config.timing_arch_strategies or config.strategies
-        big_config = BenchmarkConfig(**{**asdict(config), "timing_videos": config.timing_arch_videos, "strategies": tuple(strategies)})
+        big_config = replace(config, timing_videos=config.timing_arch_videos, strategies=tuple(strategies))
         with timer("timing_arch"):
             timing_arch = {"classifier": {"name": big.name, "transform": big.transform.to_json(), "gflops_per_clip": big.flops_per_clip() / 1e9,
                                           "weights": "untrained (timing only)"},
