@@ -105,12 +105,14 @@ class Studies:
     def features(self) -> str:
         samplers = {}
         for arch in ("resnet18", "shufflenet"):
-            parts = {f: self.sampler(f"{arch}-{f}-ac", modality="visual", features=(f,), arch=arch, loss="ac") for f in ("md", "rgbr", "if")}
+            # ResNet-18 is the visual sampler's default architecture: its networks are the loss and av studies' own.
+            prefix = "visual" if arch == "resnet18" else arch
+            parts = {f: self.sampler(f"{prefix}-{f}-ac", modality="visual", features=(f,), arch=arch, loss="ac") for f in ("md", "rgbr", "if")}
             samplers[f"{arch} md"] = parts["md"]
             samplers[f"{arch} rgbr"] = parts["rgbr"]
             samplers[f"{arch} if"] = parts["if"]
-            samplers[f"{arch} md+rgbr"] = self.compose(f"{arch}-md+rgbr-ac", [parts["md"], parts["rgbr"]])
-            samplers[f"{arch} if+md+rgbr"] = self.compose(f"{arch}-if+md+rgbr-ac", [parts["if"], parts["md"], parts["rgbr"]])
+            samplers[f"{arch} md+rgbr"] = self.compose(f"{prefix}-md+rgbr-ac", [parts["md"], parts["rgbr"]])
+            samplers[f"{arch} if+md+rgbr"] = self.compose(f"{prefix}-if+md+rgbr-ac", [parts["if"], parts["md"], parts["rgbr"]])
         r = self.bench("features", samplers, ("uniform", "dense") + tuple(samplers))
         rows = {row["strategy"]: row for row in r["rows"] if row["k"] in (10, None)}
         lines = ["| features | architecture | top-1 % (paper) | sampler GFLOPs / clip |", "|---|---|---:|---:|"]
@@ -172,7 +174,8 @@ class Studies:
     def ktr(self) -> str:
         samplers = {}
         for frac in (0.1, 0.25, 0.5, 0.75):
-            md = self.sampler(f"visual-md-sal-cl-ktr{frac}", modality="visual", features=("md",), loss="sal-cl", k_tr=frac)
+            name = "visual-md-sal-cl" if frac == 0.5 else f"visual-md-sal-cl-ktr{frac}"  # 0.5: the default, the loss study's
+            md = self.sampler(name, modality="visual", features=("md",), loss="sal-cl", k_tr=frac)
             samplers[f"K_tr/L={frac}"] = md
         r = self.bench("ktr", samplers, ("uniform", "dense") + tuple(samplers))
         return accuracy_table(r, k=10)

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from scsampler.features.extractor import ClipFeatures, ExtractorConfig
 
@@ -124,12 +125,17 @@ class FeatureCache:
             raise
         return f"{shard_dir.name}/{name}"
 
-    def load(self, digest: str) -> dict[str, torch.Tensor]:
-        """All shards of a cached video concatenated: see :func:`pack_clips` for the keys."""
+    def load(self, digest: str, keys: set[str] | None = None) -> dict[str, torch.Tensor]:
+        """All shards of a cached video concatenated: see :func:`pack_clips` for the keys. With
+        ``keys``, only those tensors (and ``clip_index``) are read from disk."""
         meta = self.lookup(digest)
         if meta is None or meta.get("status") != "ok":
             raise KeyError(digest)
-        parts = [load_file(self.root / digest[:2] / s) for s in meta["shards"]]
+        parts = []
+        for shard in meta["shards"]:
+            with safe_open(self.root / digest[:2] / shard, framework="pt") as f:
+                wanted = [k for k in f.keys() if keys is None or k in keys or k == "clip_index"]
+                parts.append({k: f.get_tensor(k) for k in wanted})
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 

@@ -39,7 +39,7 @@ from scsampler.data.manifest import read_manifest
 from scsampler.errors import ConfigError
 from scsampler.evaluation.classifier import load_classifier
 from scsampler.evaluation.dense import dense_scores
-from scsampler.evaluation.sampler import LOSSES, PACKED, VISUAL_FEATURES, prepare, saliency
+from scsampler.evaluation.sampler import LOSSES, PACKED, VISUAL_FEATURES, packed_keys, prepare, saliency
 from scsampler.features.extractor import ExtractorConfig
 from scsampler.models.registry import create_model, list_models
 from scsampler.models.weights import load_weights
@@ -270,9 +270,10 @@ def _last_linear(net: torch.nn.Module) -> torch.nn.Module:
     return last
 
 
-def load_training_videos(config: SamplerTrainConfig, progress: bool):
+def load_training_videos(config: SamplerTrainConfig, progress: bool, features: tuple[str, ...] | None = None):
     """(packed features, dense probabilities, label index) of every usable training video, the
-    class list, and the errors of the ones left out."""
+    class list, and the errors of the ones left out. Only ``features`` (default: the config's) are
+    read from the cache."""
     manifest, _ = dataset_paths(config.data)
     entries = read_manifest(manifest, split="train")
     if not entries:
@@ -287,12 +288,13 @@ def load_training_videos(config: SamplerTrainConfig, progress: bool):
     errors.update(dense_errors)
     fcache = FeatureCache(cache_root / "features", extractor)
     videos = []
+    keys = packed_keys(features or config.features)
     for e in entries:
         if e.video_id in errors or e.video_id not in dense:
             continue
         if e.label not in index:
             raise ConfigError(f"{manifest}: label {e.label!r} of {e.video_id} is not one of the classifier's classes")
-        packed = fcache.load(content_hash(e.path))
+        packed = fcache.load(content_hash(e.path), keys=keys)
         probs = dense[e.video_id].probs
         if len(packed["clip_index"]) != len(probs):
             errors[e.video_id] = f"{e.video_id}: {len(packed['clip_index'])} clips of features but {len(probs)} of dense scores"
@@ -387,7 +389,7 @@ def fit_joint_sampler(config: JointTrainConfig, *, progress: bool = True) -> Pat
     base = SamplerTrainConfig(data=config.data, classifier=config.classifier, out=config.out, modality="visual",
                               features=visual.features, loss="sal-rank", cache=config.cache, workers=config.workers,
                               extractor=visual.config["extractor"])
-    videos, classes, errors, _ = load_training_videos(base, progress)
+    videos, classes, errors, _ = load_training_videos(base, progress, features=visual.features + ("audio",))
     rng = np.random.default_rng(config.seed)
     nets = {**{f: visual.nets[f] for f in visual.features}, "audio": audio.nets["audio"]}
     sets = {f: build_trainset(base, f, videos, rng) for f in nets}

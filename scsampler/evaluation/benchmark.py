@@ -224,7 +224,7 @@ def sampler_scores(sampler: Sampler, entries, cache_root: Path, *, workers: int 
 
     from scsampler.data.cache import FeatureCache, content_hash
     from scsampler.data.extraction import extract_many
-    from scsampler.evaluation.sampler import PACKED
+    from scsampler.evaluation.sampler import PACKED, packed_keys
     from scsampler.features.extractor import ExtractorConfig
 
     extractor = ExtractorConfig.from_json(sampler.config["extractor"])
@@ -241,7 +241,7 @@ def sampler_scores(sampler: Sampler, entries, cache_root: Path, *, workers: int 
             with safe_open(str(path), framework="pt") as f:
                 out[entry.video_id] = SamplerScores(f.get_tensor("scores"), json.loads(f.metadata()["rows_per_clip"]))
             continue
-        packed = fcache.load(digest)
+        packed = fcache.load(digest, keys=packed_keys(sampler.features))
         n = len(packed["clip_index"])
         scores = sampler.score(packed, n)
         rows = {}

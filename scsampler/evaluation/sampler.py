@@ -33,6 +33,11 @@ VISUAL_FEATURES = ("md", "rgbr", "if")
 PACKED = {"md": ("md", "md_clip"), "rgbr": ("rgbr", "rgbr_clip"), "if": ("iframes", "iframes_clip")}
 
 
+def packed_keys(features) -> set[str]:
+    """The keys of a packed video (:func:`scsampler.data.cache.pack_clips`) that ``features`` read."""
+    return {k for f in features for k in (PACKED[f] if f in PACKED else ("audio", "audio_coverage"))}
+
+
 def saliency(logits: torch.Tensor, loss: str) -> torch.Tensor:
     """Per-row saliency from a sampler's outputs ``(N, O)``."""
     if loss == "ac":

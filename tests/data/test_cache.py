@@ -1,4 +1,4 @@
-"""The feature cache's shards: bounded in clips and in bytes, and read back whole."""
+"""The feature cache's shards: bounded in clips and in bytes, and read back whole or in part."""
 
 import torch
 
@@ -27,3 +27,6 @@ def test_shards_are_bounded_in_bytes_and_load_back_whole(media, tmp_path):
     assert len(by_clips.write(digest, "v", iter(clips), dict)["shards"]) == 2
     a, b = whole.load(digest), small.load(digest)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # Reading only some features: the same tensors, and nothing else but the clip index.
+    part = small.load(digest, keys={"md", "md_clip"})
+    assert part.keys() == {"clip_index", "md", "md_clip"} and all(torch.equal(part[k], a[k]) for k in part)

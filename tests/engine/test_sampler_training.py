@@ -122,3 +122,22 @@ def test_joint_sampler_averages_the_visual_and_the_audio_score():
         a = audio_net(packed["audio"].float().unsqueeze(1))[:, 0]
     assert torch.isclose(s[0], ((v[0] + v[1]) / 2 + a[0]) / 2, atol=1e-5)
     assert torch.isclose(s[1], (v[2] + v[3]) / 2, atol=1e-5)  # no audio in clip 1: the visual score alone
+
+
+def test_joint_training_fine_tunes_both_samplers_into_one(tiny_data, tiny_classifier, tmp_path):
+    from scsampler.engine.sampler import JointTrainConfig, fit_joint_sampler, fit_sampler
+    from scsampler.evaluation.sampler import load_sampler
+
+    common = dict(data=str(tiny_data), classifier=str(tiny_classifier), arch="sampler_tiny", epochs=1, loss="sal-rank",
+                  cache=str(tmp_path / "cache"))
+    visual = fit_sampler(SamplerTrainConfig(out=str(tmp_path / "v"), features=("md",), **common), progress=False)
+    audio = fit_sampler(SamplerTrainConfig(out=str(tmp_path / "a"), modality="audio", **common), progress=False)
+    run = fit_joint_sampler(JointTrainConfig(data=str(tiny_data), classifier=str(tiny_classifier), visual=str(visual),
+                                             audio=str(audio), out=str(tmp_path / "j"), epochs=1, lr=1e-2,
+                                             cache=str(tmp_path / "cache")), progress=False)
+    joint, v, a = load_sampler(run), load_sampler(visual), load_sampler(audio)
+    assert joint.modality == "audio-visual" and set(joint.features) == {"md", "audio"}
+    # Both networks were trained (the audio one needs its features loaded along with the visual ones).
+    for feature, alone in (("md", v), ("audio", a)):
+        before, after = alone.nets[feature].state_dict(), joint.nets[feature].state_dict()
+        assert any(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
