@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
     c.add_argument("--classes", metavar="TXT", help="class names of --classifier-weights, one per line, in output order")
     c.add_argument("--frames", type=int, help="with --classifier-arch: frames per clip (default 16)")
     c.add_argument("--crop", type=_size, help="with --classifier-arch: centre crop, N or HxW (default 112)")
-    c.add_argument("--resize", type=_size, help="with --classifier-arch: decode size HxW (default 128x171)")
+    c.add_argument("--resize", type=_size, help="with --classifier-arch: decode size HxW (default 128x171 for a 112 crop, in those proportions for another)")
 
     s = p.add_argument_group("selection")
     s.add_argument("--sampler", metavar="RUN", help="sampler run directory (from train-sampler): a visual one, or an audio one")
@@ -87,13 +87,12 @@ def load_classifier_from_args(args):
         raise ConfigError("no classifier: give --classifier RUN, or --classifier-arch NAME --classifier-weights FILE --classes TXT")
     if missing:
         raise ConfigError(f"your own classifier needs {', '.join(missing)} as well")
-    crop = args.crop or (112, 112)
-    resize = args.resize or (128, 171)
     if args.frames is not None and args.frames < 1:
         raise ConfigError(f"--frames must be >= 1, got {args.frames}")
-    if resize[0] < crop[0] or resize[1] < crop[1]:
-        raise ConfigError(f"--resize {resize[0]}x{resize[1]} is smaller than --crop {crop[0]}x{crop[1]}")
-    transform = ClipTransform(frames=args.frames or 16, resize=resize, crop=crop)
+    transform = ClipTransform.torchvision(args.frames or 16, args.crop or (112, 112), args.resize)
+    (rh, rw), (ch, cw) = transform.resize, transform.crop
+    if rh < ch or rw < cw:
+        raise ConfigError(f"--resize {rh}x{rw} is smaller than --crop {ch}x{cw}")
     return classifier_from_weights(args.classifier_arch, args.classifier_weights, args.classes, transform=transform,
                                    device=args.device)
 

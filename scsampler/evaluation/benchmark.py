@@ -396,7 +396,7 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
     if config.timing_arch:
         frames, ch, cw = config.timing_arch_input
         big = untrained_classifier(config.timing_arch, classifier.classes, grid=classifier.grid, device=config.device,
-                                   transform=ClipTransform(frames=frames, resize=(round(ch * 8 / 7), round(cw * 171 / 112)), crop=(ch, cw)))
+                                   transform=ClipTransform.torchvision(frames, (ch, cw)))
         strategies = config.timing_arch_strategies or config.strategies
         big_config = replace(config, timing_videos=config.timing_arch_videos, strategies=tuple(strategies))
         with timer("timing_arch"):

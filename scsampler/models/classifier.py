@@ -56,6 +56,14 @@ class ClipTransform:
         return asdict(self)
 
     @classmethod
+    def torchvision(cls, frames: int = 16, crop: tuple[int, int] = (112, 112), resize: tuple[int, int] | None = None) -> "ClipTransform":
+        """torchvision's video classifiers' convention (their Kinetics-400 weights): frames resized
+        to 128 x 171 and centre-cropped to 112 x 112; another crop keeps those proportions unless
+        ``resize`` is given."""
+        ch, cw = crop
+        return cls(frames=frames, resize=resize or (round(ch * 128 / 112), round(cw * 171 / 112)), crop=(ch, cw))
+
+    @classmethod
     def from_json(cls, d: dict) -> "ClipTransform":
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 

@@ -30,6 +30,13 @@ def test_transform_resizes_crops_and_normalises():
     assert t(grey).flatten(2).std(dim=2).max() < 1e-4  # a flat clip stays flat in each channel
 
 
+def test_torchvision_convention_keeps_the_128_by_171_proportions():
+    assert ClipTransform.torchvision() == ClipTransform(frames=16, resize=(128, 171), crop=(112, 112))
+    t = ClipTransform.torchvision(8, (224, 224))
+    assert (t.frames, t.resize, t.crop) == (8, (256, 342), (224, 224))
+    assert ClipTransform.torchvision(16, (112, 112), (112, 150)).resize == (112, 150)
+
+
 def test_torchvision_state_dict_file_loads_with_new_head(tmp_path):
     # A user's Kinetics-400 weights: a plain torchvision state dict saved with torch.save.
     torch.manual_seed(1)
