@@ -173,6 +173,8 @@ def time_pipeline(config, classifier: ClipClassifier, test, priors, samplers: di
     untimed to warm up the decoder and the convolution kernels."""
     index = {c: i for i, c in enumerate(classifier.classes)}
     videos = test[: config.timing_videos]
+    if not videos:
+        return []  # timing_videos = 0: accuracy only
     k = config.timing_k
     samplers = samplers or {}
     stages = ("cheap", "sampler", "selection", "decode", "classify")

@@ -51,6 +51,8 @@ def accuracy_table(results: dict, k: int | None = None, strategies: list[str] | 
 def timing_table(results: dict, rows: list[dict] | None = None) -> str:
     """The wall-time table of ``results["timing"]`` (or of ``rows``, e.g. ``results["timing_arch"]["timing"]``)."""
     rows = results["timing"] if rows is None else rows
+    if not rows:
+        return "(not timed: no timing videos)"
     dense = next((t for t in rows if t["strategy"] == "dense"), None)
     lines = [
         "| strategy | K | probe / cheap pass s | sampler s | select s | RGB decode s | classify s | total s / video | frames decoded / video | speed-up vs dense |",

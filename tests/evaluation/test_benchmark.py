@@ -183,3 +183,11 @@ def test_timing_with_a_users_architecture_at_its_own_input(tiny_data, tiny_class
     assert "r3d_18 at 4x32x32" in (tmp_path / "b" / "results.md").read_text()
     with pytest.raises(ConfigError, match="timing-arch"):
         run_benchmark(dataclasses.replace(config, timing_arch="resnet18"), progress=False)
+
+
+def test_accuracy_only_without_timing_videos(tiny_data, tiny_classifier, tmp_path):
+    config = BenchmarkConfig(data=str(tiny_data), classifier=str(tiny_classifier), out=str(tmp_path / "b"),
+                             strategies=("uniform", "dense"), ks=(2,), timing_videos=0)
+    results = run_benchmark(config, progress=False)
+    assert results["timing"] == [] and {r["strategy"] for r in results["rows"]} == {"uniform", "dense"}
+    assert "not timed" in (tmp_path / "b" / "results.md").read_text()
