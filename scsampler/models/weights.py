@@ -65,7 +65,8 @@ def load_weights(model: nn.Module, path: str | os.PathLike, *, skip_mismatched_h
     missing = sorted(set(own) - set(state))
     model.load_state_dict(state, strict=False)
     if missing:
-        log.info("%s: %d tensors not in the file kept their initial values (%s...)", path, len(missing), missing[0])
+        why = "not in the file or of another shape (a new head)" if skipped else "not in the file"
+        log.info("%s: %d tensors %s kept their initial values (%s...)", path, len(missing), why, missing[0])
     return missing
 
 
