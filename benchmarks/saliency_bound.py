@@ -32,7 +32,9 @@ from scsampler.data.manifest import read_manifest
 from scsampler.engine.sampler import default_cache
 from scsampler.evaluation.classifier import load_classifier
 from scsampler.evaluation.dense import dense_scores
+from scsampler.evaluation.metrics import aggregate, topk_correct
 from scsampler.evaluation.report import replace_block
+from scsampler.selection import select_oracle
 
 KINDS = ("salient", "glimpse", "masked", "sound_only")
 
@@ -78,7 +80,7 @@ def bound(data: str, classifier_run: str, ks=(5, 10, 20), trials: int = 20, seed
             confidence[k] += top[kinds == k].tolist()
 
         def correct(rows) -> float:
-            return float(int(p[torch.as_tensor(rows)].mean(0).argmax()) == y)
+            return float(topk_correct(aggregate(p, torch.as_tensor(rows)), y, 1))
 
         sal = np.nonzero(kinds == "salient")[0]
         other = np.nonzero(kinds != "salient")[0]
@@ -90,7 +92,7 @@ def bound(data: str, classifier_run: str, ks=(5, 10, 20), trials: int = 20, seed
                 video[f"{k} random salient clips"].append(video["all salient clips"][-1])
             else:
                 video[f"{k} random salient clips"].append(np.mean([correct(rng.choice(sal, k, replace=False)) for _ in range(trials)]))
-            video[f"oracle K={k}"].append(correct(torch.argsort(p[:, y], descending=True, stable=True)[:k].numpy()))
+            video[f"oracle K={k}"].append(correct(select_oracle(len(p), k, scores=p[:, y])))
     return {
         "data": str(data), "classifier": str(classifier_run), "test_videos": len(video["dense"]), "trials": trials,
         "per_clip_accuracy": {k: {"clips": len(v), "top1": float(np.mean(v)) if v else None,
