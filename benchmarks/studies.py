@@ -172,7 +172,8 @@ class Studies:
         r = self.bench("av", samplers, ("random", "uniform", "dense", "oracle", "visual", "audio") + AV + tuple(samplers)[2:],
                        ks=(1, 2, 5, 10, 20), timing_videos=a.timing_videos, strides=(1, 2, 4, 8), k_primes=(0, 2, 4, 6, 8, 10),
                        timing_arch=a.timing_arch, timing_arch_videos=a.timing_arch_videos,
-                       timing_arch_strategies=tuple(x.strip() for x in a.timing_arch_strategies.split(",")))
+                       timing_arch_strategies=tuple(x.strip() for x in a.timing_arch_strategies.split(",")),
+                       timing_strides=tuple(int(x) for x in a.timing_strides.split(",")))
         table = accuracy_table(r, k=10, stride=1)
         big = f"\n\n{timing_arch_section(r)}" if r.get("timing_arch") else ""
         paper = "\n".join(f"| {k} | {v} |" for k, v in PAPER["av"].items())
@@ -217,6 +218,7 @@ def main() -> None:
     ap.add_argument("--timing-arch-videos", type=int, default=3)
     ap.add_argument("--timing-arch-strategies", default="uniform,dense,visual,audio," + ",".join(AV),
                     help="the strategies timed with --timing-arch (each costs minutes per video at 16x112x112 here)")
+    ap.add_argument("--timing-strides", default="1", help="av study: strides at which the sampler strategies are timed (e.g. 1,4)")
     ap.add_argument("--visual-features", default="md,rgbr", help="the visual sampler's networks, one per feature (default md,rgbr)")
     ap.add_argument("--skip-joint", action="store_true", help="av study: leave out AV-joint-training (two more visual samplers to train)")
     ap.add_argument("--docs", type=Path, help="markdown file to write the tables into (between study markers)")

@@ -55,15 +55,18 @@ def timing_table(results: dict, rows: list[dict] | None = None) -> str:
         return "(not timed: no timing videos)"
     dense = next((t for t in rows if t["strategy"] == "dense"), None)
     lines = [
-        "| strategy | K | probe / cheap pass s | sampler s | select s | RGB decode s | classify s | total s / video | frames decoded / video | speed-up vs dense |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| strategy | K | probe / cheap pass s | sampler s | select s | RGB decode s | classify s | total s / video | "
+        "cheap pass + sampler % | frames decoded / video | speed-up vs dense |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in rows:
         s = t["seconds_per_video"]
         speed = f"{dense['total_seconds_per_video'] / t['total_seconds_per_video']:.1f}x" if dense else ""
+        name = t["strategy"] + (f" (stride {t['stride']})" if t.get("stride", 1) > 1 else "")
+        share = f"{100 * t['cheap_share']:.1f}" if t.get("cheap_share") is not None else ""
         lines.append(
-            f"| {t['strategy']} | {'all' if t['k'] is None else t['k']} | {s['cheap']:.3f} | {s.get('sampler', 0.0):.3f} | {s['selection']:.3f} | {s['decode']:.3f} | "
-            f"{s['classify']:.3f} | {t['total_seconds_per_video']:.3f} | {t['frames_decoded_per_video']:.0f} | {speed} |"
+            f"| {name} | {'all' if t['k'] is None else t['k']} | {s['cheap']:.3f} | {s.get('sampler', 0.0):.3f} | {s['selection']:.3f} | {s['decode']:.3f} | "
+            f"{s['classify']:.3f} | {t['total_seconds_per_video']:.3f} | {share} | {t['frames_decoded_per_video']:.0f} | {speed} |"
         )
     return "\n".join(lines)
 

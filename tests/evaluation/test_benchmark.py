@@ -91,7 +91,7 @@ def test_samplers_and_their_combinations_are_benchmarked(tiny_data, tiny_classif
         data=str(tiny_data), classifier=str(tiny_classifier), out=str(tmp_path / "b"), ks=(1, 3),
         strategies=("uniform", "dense", "visual", "audio") + AV_STRATEGIES,
         samplers={k: str(v) for k, v in tiny_samplers.items()}, strides=(1, 2), k_primes=(1, 2),
-        timing_videos=1, timing_k=3, cache=str(tmp_path / "cache"),
+        timing_videos=1, timing_k=3, timing_strides=(1, 2), cache=str(tmp_path / "cache"),
     )
     results = run_benchmark(config, progress=False)
     rows = results["rows"]
@@ -123,10 +123,18 @@ def test_samplers_and_their_combinations_are_benchmarked(tiny_data, tiny_classif
         idx = choose(Selection(strategy="visual", k=3), len(probs), {"visual": visual.score(packed, len(probs))})
         correct.append(int(aggregate(probs, idx).argmax()) == index[e.label])
     assert v1["top1"] == pytest.approx(sum(correct) / len(correct))
-    timing = {t["strategy"]: t for t in results["timing"]}
-    assert timing["visual"]["seconds_per_video"]["cheap"] > 0 and timing["visual"]["seconds_per_video"]["sampler"] > 0
-    assert timing["visual"]["clips_decoded_per_video"] == 3
-    assert "| av-union-list K'=2 stride 2 |" in (tmp_path / "b" / "results.md").read_text()
+    # Timing: the baselines once, the sampler strategies at each timing stride.
+    timing = {(t["strategy"], t["stride"]): t for t in results["timing"]}
+    assert len(timing) == len(results["timing"]) == 2 + 2 * (2 + len(AV_STRATEGIES))
+    assert ("dense", 2) not in timing and timing[("dense", 1)]["cheap_share"] is None
+    for stride in (1, 2):
+        v = timing[("visual", stride)]
+        assert v["seconds_per_video"]["cheap"] > 0 and v["seconds_per_video"]["sampler"] > 0
+        assert v["clips_decoded_per_video"] == 3
+        s = v["seconds_per_video"]
+        assert v["cheap_share"] == pytest.approx((s["cheap"] + s["sampler"]) / v["total_seconds_per_video"])
+    md = (tmp_path / "b" / "results.md").read_text()
+    assert "| av-union-list K'=2 stride 2 |" in md and "| visual (stride 2) | 3 |" in md
 
 
 def test_a_bad_test_video_is_recorded_and_the_benchmark_goes_on(tiny_data, tiny_classifier, tiny_samplers, media, tmp_path):
