@@ -32,7 +32,7 @@ from scsampler.data.manifest import read_manifest
 from scsampler.engine.sampler import default_cache
 from scsampler.evaluation.classifier import load_classifier
 from scsampler.evaluation.dense import dense_scores
-from scsampler.evaluation.metrics import aggregate, topk_correct
+from scsampler.evaluation.metrics import aggregate, clip_cover, topk_correct
 from scsampler.evaluation.report import replace_block
 from scsampler.selection import select_oracle
 
@@ -43,11 +43,7 @@ def clip_kinds(num_clips: int, clip_s: float, segments: list[dict]) -> list[str]
     """The kind of interval covering at least half of each clip ("none" where no interval does)."""
     out = []
     for i in range(num_clips):
-        a, b = i * clip_s, (i + 1) * clip_s
-        cover = {k: 0.0 for k in KINDS}
-        for s in segments:
-            if s.get("kind") in cover:
-                cover[s["kind"]] += max(0.0, min(b, s["end_s"]) - max(a, s["start_s"]))
+        cover = {k: clip_cover(i, clip_s, segments, k) for k in KINDS}
         best = max(KINDS, key=lambda k: cover[k])
         out.append(best if cover[best] >= clip_s / 2 else "none")
     return out

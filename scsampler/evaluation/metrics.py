@@ -15,19 +15,19 @@ def topk_correct(video_probs: torch.Tensor, label: int, k: int) -> bool:
     return bool((torch.topk(video_probs, k).indices == label).any())
 
 
+def clip_cover(index: int, clip_duration: float, segments: list[dict], kind: str) -> float:
+    """Seconds of clip ``index`` covered by the ``segments`` of ``kind`` (``segments.json``'s intervals)."""
+    a, b = index * clip_duration, (index + 1) * clip_duration
+    return sum(max(0.0, min(b, s["end_s"]) - max(a, s["start_s"])) for s in segments if s.get("kind") == kind)
+
+
 def salient_overlap(indices, clip_duration: float, segments: list[dict]) -> float:
     """Fraction of the chosen clips that lie mostly (at least half their length) inside a
     ground-truth salient segment (``kind == "salient"`` in ``segments.json``)."""
-    salient = [(s["start_s"], s["end_s"]) for s in segments if s.get("kind") == "salient"]
     idx = [int(i) for i in indices]
     if not idx:
         return 0.0
-    hits = 0
-    for i in idx:
-        a, b = i * clip_duration, (i + 1) * clip_duration
-        inside = sum(max(0.0, min(b, e) - max(a, s)) for s, e in salient)
-        hits += inside >= clip_duration / 2
-    return hits / len(idx)
+    return sum(clip_cover(i, clip_duration, segments, "salient") >= clip_duration / 2 for i in idx) / len(idx)
 
 
 def salient_share(num_clips: int, clip_duration: float, segments: list[dict]) -> float:
