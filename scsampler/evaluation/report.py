@@ -167,12 +167,24 @@ def write_report(results: dict, out: Path) -> None:
 
 
 def main(argv=None) -> None:
-    import sys
+    """``python -m scsampler.evaluation.report RESULTS.json [--docs DOC --tag NAME]``: rewrite the
+    report next to a benchmark's results.json and, with ``--docs``, put it between ``NAME``'s
+    markers in DOC (how a result file's tables get into the docs, by a command written above them)."""
+    import argparse
 
-    path = Path((argv or sys.argv[1:])[0])
-    results = json.loads(path.read_text())
-    write_report(results, path.parent)
-    print(markdown(results))
+    ap = argparse.ArgumentParser(prog="python -m scsampler.evaluation.report", description="a benchmark's report, from its results.json")
+    ap.add_argument("results", type=Path)
+    ap.add_argument("--docs", type=Path, help="markdown file to write the report into, between the --tag markers")
+    ap.add_argument("--tag", help="name of the block in --docs (default: the results file's stem)")
+    args = ap.parse_args(argv)
+    results = json.loads(args.results.read_text())
+    text = markdown(results)
+    if args.docs:
+        tag = args.tag or args.results.stem
+        replace_block(args.docs, tag, text.rstrip("\n"), f"### {tag}")
+    else:
+        write_report(results, args.results.parent)
+    print(text)
 
 
 if __name__ == "__main__":

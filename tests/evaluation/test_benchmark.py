@@ -199,3 +199,16 @@ def test_accuracy_only_without_timing_videos(tiny_data, tiny_classifier, tmp_pat
     results = run_benchmark(config, progress=False)
     assert results["timing"] == [] and {r["strategy"] for r in results["rows"]} == {"uniform", "dense"}
     assert "not timed" in (tmp_path / "b" / "results.md").read_text()
+
+
+def test_a_results_file_is_written_into_the_docs_by_one_command(bench, tmp_path):
+    from scsampler.evaluation.report import main as report_main
+
+    _, out = bench
+    doc = tmp_path / "results.md"
+    doc.write_text("# Results\n\nhand-written\n")
+    report_main([str(out / "results.json"), "--docs", str(doc), "--tag", "run-a"])
+    report_main([str(out / "results.json"), "--docs", str(doc), "--tag", "run-a"])  # rerun: replaced, not appended
+    text = doc.read_text()
+    assert text.startswith("# Results\n\nhand-written\n") and text.count("<!-- run-a:begin -->") == 1
+    assert (out / "results.md").read_text().strip() in text  # the same report the benchmark wrote
