@@ -113,10 +113,12 @@ class VideoResult:
         }
 
 
-def cheap_scores(path, samplers: dict[str, Sampler], extractor: ExtractorConfig, num_clips: int, stride: int = 1, chunk: int = 64) -> tuple[dict[str, torch.Tensor], dict]:
+def cheap_scores(path, samplers: dict[str, Sampler], extractor: ExtractorConfig, num_clips: int, stride: int = 1, chunk: int = 64,
+                 threads: int = 0) -> tuple[dict[str, torch.Tensor], dict]:
     """Stream the cheap pass over ``path`` and score its clips with every sampler, ``chunk`` clips
     at a time. Returns per-modality scores ``(L,)`` and the stream's metadata (with
-    ``sampler_seconds``, the time spent in the samplers' networks)."""
+    ``sampler_seconds``, the time spent in the samplers' networks). ``threads``: the decoder's
+    (0: every core, as the RGB decode of the chosen clips; one video runs at a time here)."""
     features = sorted({f for s in samplers.values() for f in s.features})
     cfg = dataclasses.replace(extractor, features=tuple(features))
     wanted = set(strided(num_clips, stride).tolist())
@@ -125,7 +127,7 @@ def cheap_scores(path, samplers: dict[str, Sampler], extractor: ExtractorConfig,
     # as from the full features, where the sampler picks the same rows).
     per_clip = {s.frames_per_clip for s in samplers.values() if set(s.features) & {"md", "rgbr"}}
     frames_per_clip = per_clip.pop() if len(per_clip) == 1 else 0
-    stream = extract_clip_features(path, cfg, frames_per_clip=frames_per_clip, clips=wanted if stride > 1 else None)
+    stream = extract_clip_features(path, cfg, frames_per_clip=frames_per_clip, clips=wanted if stride > 1 else None, threads=threads)
     scores = {m: torch.full((num_clips,), float("nan")) for m in samplers}
     pending = []
     spent = [0.0]
