@@ -52,7 +52,8 @@ class Studies:
         """Train (or reuse) sampler ``name``."""
         a = self.args
         epochs = a.audio_epochs if kw.get("modality") == "audio" and a.audio_epochs else a.epochs
-        config = SamplerTrainConfig(data=a.data, classifier=a.classifier, out=str(self.samplers / name), epochs=epochs,
+        classifier = kw.pop("classifier", a.classifier)
+        config = SamplerTrainConfig(data=a.data, classifier=classifier, out=str(self.samplers / name), epochs=epochs,
                                     workers=a.workers, cache=a.cache, **kw)
         t0 = time.perf_counter()
         run = fit_sampler(config, progress=sys.stderr.isatty())
@@ -200,13 +201,21 @@ class Studies:
         return accuracy_table(r, k=10)
 
     def cross(self) -> str:
-        if not self.args.classifier2:
+        """Table 3's cross-classifier reuse: samplers trained on ``--classifier``'s labels, used with
+        ``--classifier2``; beside them the audio sampler trained on ``--classifier2``'s own labels
+        (the visual AC sampler needs no labels, so it is the same network in both)."""
+        a = self.args
+        if not a.classifier2:
             raise SystemExit("the cross study needs --classifier2 (e.g. an mc3_18 run)")
-        samplers = {"visual": self.visual(self.args.visual_loss),
-                    "audio": self.sampler(f"audio-{self.args.audio_loss}", modality="audio", loss=self.args.audio_loss)}
-        r = self.bench("cross", samplers, ("uniform", "dense", "oracle", "visual", "av-union-list"), classifier=self.args.classifier2)
-        return (f"Classifier {r['classifier']['name']}, samplers trained on the labels of `{self.args.classifier}`:\n\n"
-                + accuracy_table(r, k=10))
+        own = f"audio-{a.audio_loss}-{Path(a.classifier2).name}"
+        samplers = {"visual": self.visual(a.visual_loss),
+                    "audio": self.sampler(f"audio-{a.audio_loss}", modality="audio", loss=a.audio_loss),
+                    "audio (own labels)": self.sampler(own, modality="audio", loss=a.audio_loss, classifier=a.classifier2)}
+        r = self.bench("cross", samplers, ("random", "uniform", "dense", "oracle") + tuple(samplers) + ("av-union-list",),
+                       classifier=a.classifier2)
+        return (f"Classifier {r['classifier']['name']} (`{a.classifier2}`); `visual` ({a.visual_loss.upper()}) and `audio` "
+                f"({a.audio_loss.upper()}) trained on the labels of `{a.classifier}`, `audio (own labels)` on those of "
+                f"`{a.classifier2}`:\n\n" + accuracy_table(r, k=10))
 
 
 def main() -> None:
