@@ -198,7 +198,7 @@ def test_accuracy_only_without_timing_videos(tiny_data, tiny_classifier, tmp_pat
                              strategies=("uniform", "dense"), ks=(2,), timing_videos=0)
     results = run_benchmark(config, progress=False)
     assert results["timing"] == [] and {r["strategy"] for r in results["rows"]} == {"uniform", "dense"}
-    assert "not timed" in (tmp_path / "b" / "results.md").read_text()
+    assert "Wall time: not measured" in (tmp_path / "b" / "results.md").read_text()
 
 
 def test_a_results_file_is_written_into_the_docs_by_one_command(bench, tmp_path):
