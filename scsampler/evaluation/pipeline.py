@@ -114,11 +114,12 @@ class VideoResult:
 
 
 def cheap_scores(path, samplers: dict[str, Sampler], extractor: ExtractorConfig, num_clips: int, stride: int = 1, chunk: int = 64,
-                 threads: int = 0) -> tuple[dict[str, torch.Tensor], dict]:
+                 threads: int = 1) -> tuple[dict[str, torch.Tensor], dict]:
     """Stream the cheap pass over ``path`` and score its clips with every sampler, ``chunk`` clips
     at a time. Returns per-modality scores ``(L,)`` and the stream's metadata (with
     ``sampler_seconds``, the time spent in the samplers' networks). ``threads``: the decoder's
-    (0: every core, as the RGB decode of the chosen clips; one video runs at a time here)."""
+    (0: every core). One by default: decoding on both cores of this machine was slower at 160x128
+    and no faster at 720p (docs/benchmarks.md, "Ingest speed")."""
     features = sorted({f for s in samplers.values() for f in s.features})
     cfg = dataclasses.replace(extractor, features=tuple(features))
     wanted = set(strided(num_clips, stride).tolist())
