@@ -113,13 +113,10 @@ class VideoResult:
         }
 
 
-def cheap_scores(path, samplers: dict[str, Sampler], extractor: ExtractorConfig, num_clips: int, stride: int = 1, chunk: int = 64,
-                 threads: int = 1) -> tuple[dict[str, torch.Tensor], dict]:
+def cheap_scores(path, samplers: dict[str, Sampler], extractor: ExtractorConfig, num_clips: int, stride: int = 1, chunk: int = 64) -> tuple[dict[str, torch.Tensor], dict]:
     """Stream the cheap pass over ``path`` and score its clips with every sampler, ``chunk`` clips
     at a time. Returns per-modality scores ``(L,)`` and the stream's metadata (with
-    ``sampler_seconds``, the time spent in the samplers' networks). ``threads``: the decoder's
-    (0: every core). One by default: decoding on both cores of this machine was slower at 160x128
-    and no faster at 720p (docs/benchmarks.md, "Ingest speed")."""
+    ``sampler_seconds``, the time spent in the samplers' networks)."""
     features = sorted({f for s in samplers.values() for f in s.features})
     cfg = dataclasses.replace(extractor, features=tuple(features))
     wanted = set(strided(num_clips, stride).tolist())
@@ -128,7 +125,7 @@ def cheap_scores(path, samplers: dict[str, Sampler], extractor: ExtractorConfig,
     # as from the full features, where the sampler picks the same rows).
     per_clip = {s.frames_per_clip for s in samplers.values() if set(s.features) & {"md", "rgbr"}}
     frames_per_clip = per_clip.pop() if len(per_clip) == 1 else 0
-    stream = extract_clip_features(path, cfg, frames_per_clip=frames_per_clip, clips=wanted if stride > 1 else None, threads=threads)
+    stream = extract_clip_features(path, cfg, frames_per_clip=frames_per_clip, clips=wanted if stride > 1 else None)
     scores = {m: torch.full((num_clips,), float("nan")) for m in samplers}
     pending = []
     spent = [0.0]

@@ -111,9 +111,8 @@ class FeatureStream:
     """Iterate to get :class:`ClipFeatures` clip by clip; ``meta`` fills in as it goes."""
 
     def __init__(self, path: str, config: ExtractorConfig, video_id: str | None = None, *,
-                 frames_per_clip: int = 0, clips: set[int] | None = None, threads: int = 1):
+                 frames_per_clip: int = 0, clips: set[int] | None = None):
         self.path = os.fspath(path)
-        self.threads = threads
         self.config = config
         self.frames_per_clip = frames_per_clip
         self.clips = clips
@@ -187,7 +186,7 @@ class FeatureStream:
         pending: list[tuple[object, object]] = []   # (non-key frame, the I/P frame before it)
         anchor_frame = None
         frames = iter_video_frames(self.path, export_mvs=motion and bitstream, keyframes_only=keyframes_only, resize=resize,
-                                   lazy=lazy, threads=self.threads)
+                                   lazy=lazy)
 
         def finish(clip_index: int) -> None:
             if lazy:
@@ -380,7 +379,7 @@ def evenly_spaced(n: int, m: int) -> torch.Tensor:
 
 def extract_clip_features(
     path, config: ExtractorConfig = ExtractorConfig(), video_id: str | None = None, *,
-    frames_per_clip: int = 0, clips: set[int] | None = None, threads: int = 1,
+    frames_per_clip: int = 0, clips: set[int] | None = None,
 ) -> FeatureStream:
     """Start the cheap pass over ``path``; iterate the result for :class:`ClipFeatures`.
 
@@ -388,9 +387,8 @@ def extract_clip_features(
     computes MD and RGB-R only for that many of each clip's frames, the ones
     :func:`evenly_spaced` picks from the clip's rows, and ``clips`` only for the clips it holds
     (others get none). Both apply where motion vectors come from the bitstream; the block-matching
-    fallback computes every frame. ``threads``: video decoding threads (0: all cores; see
-    :func:`scsampler.io.video.iter_video_frames`); the features are the same.
+    fallback computes every frame.
 
     Raises :class:`VideoError` at once for a file that can't be read or is shorter than a clip.
     """
-    return FeatureStream(path, config, video_id, frames_per_clip=frames_per_clip, clips=clips, threads=threads)
+    return FeatureStream(path, config, video_id, frames_per_clip=frames_per_clip, clips=clips)

@@ -220,7 +220,6 @@ def iter_video_frames(
     keyframes_only: bool = False,
     resize: dict[str, tuple[int, int, str]] | None = None,
     lazy: bool = False,
-    threads: int = 1,
 ) -> Iterator[DecodedFrame]:
     """Decode the first video stream once, in display order, with motion vectors attached.
 
@@ -229,22 +228,16 @@ def iter_video_frames(
     with ``which`` one of ``"all"`` or ``"key"``; they arrive in ``DecodedFrame.images[name]``
     as ``(h, w, 3)`` uint8. Memory is one frame at a time whatever the video's length. With ``lazy``,
     ``images`` is a :class:`LazyImages` that converts a copy only when asked for it.
-
-    ``threads``: decoding threads. 1 (the default) where batches run one video per core; 0 lets
-    FFmpeg use every core, for one video at a time (``predict``). Frames and motion vectors are the
-    same either way.
     """
     path = os.fspath(path)
     with open_container(path) as container:
         stream = _video_stream(container, path)
+        # One decoding thread: batches parallelise over videos, and speed is quoted per core. Frame
+        # threads are also unsafe here: with them, the motion vectors exported for B-frames changed
+        # from run to run (bikes.mp4 under load), and they were no faster (docs/benchmarks.md).
+        stream.thread_type = "NONE"
         ctx = stream.codec_context
-        if threads == 1:
-            # One decoding thread: batches parallelise over videos, and speed is quoted per core.
-            stream.thread_type = "NONE"
-            ctx.thread_count = 1
-        else:
-            stream.thread_type = "AUTO"
-            ctx.thread_count = threads
+        ctx.thread_count = 1
         if keyframes_only:
             ctx.skip_frame = "NONKEY"
         if export_mvs:

