@@ -168,9 +168,10 @@ def write_report(results: dict, out: Path) -> None:
 
 
 def main(argv=None) -> None:
-    """``python -m scsampler.evaluation.report RESULTS.json [--docs DOC --tag NAME]``: rewrite the
-    report next to a benchmark's results.json and, with ``--docs``, put it between ``NAME``'s
-    markers in DOC (how a result file's tables get into the docs, by a command written above them)."""
+    """``python -m scsampler.evaluation.report RESULTS.json [--k K] [--docs DOC --tag NAME]``: print a
+    benchmark's report and rewrite it (results.md and the plots) next to its results.json; with
+    ``--docs``, put it between ``NAME``'s markers in DOC instead (how a result file's tables get into
+    the docs, by a command written above them)."""
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m scsampler.evaluation.report", description="a benchmark's report, from its results.json")
