@@ -1,9 +1,10 @@
 """One row per benchmark run, one column per strategy: top-1 at one K, from ``results.json`` files.
 
     python benchmarks/compare_runs.py --k 10 "pretrained=docs/results/a.json" "fine-tuned=docs/results/b.json" \
-        [--docs docs/results.md --tag NAME]
+        [--strategies random,uniform,dense,oracle] [--docs docs/results.md --tag NAME]
 
-Dense has no K: its column is the all-clips row. A strategy a run lacks is left blank.
+Dense has no K: its column is the all-clips row. A strategy a run lacks is left blank; --strategies
+keeps only the columns named.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from scsampler.evaluation.report import replace_block
 ORDER = ("random", "uniform", "empirical", "front", "center", "end", "dense", "oracle")
 
 
-def table(runs: list[tuple[str, dict]], k: int) -> str:
+def table(runs: list[tuple[str, dict]], k: int, strategies: list[str] | None = None) -> str:
     present = {r["strategy"] for _, res in runs for r in res["rows"]}
+    if strategies:
+        present &= set(strategies)
     cols = [s for s in ORDER if s in present] + sorted(present - set(ORDER))
     lines = ["| run | " + " | ".join(f"{c} (K={k})" if c != "dense" else "dense" for c in cols) + " | oracle - dense |",
              "|---|" + "---:|" * (len(cols) + 1)]
@@ -39,6 +42,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", metavar="NAME=RESULTS_JSON")
     ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--strategies", help="comma-separated: only these columns")
     ap.add_argument("--docs", type=Path)
     ap.add_argument("--tag")
     args = ap.parse_args()
@@ -46,7 +50,7 @@ def main() -> None:
     for spec in args.runs:
         name, _, path = spec.partition("=")
         runs.append((name, json.loads(Path(path).read_text())))
-    text = table(runs, args.k)
+    text = table(runs, args.k, args.strategies.split(",") if args.strategies else None)
     print(text)
     if args.docs:
         replace_block(args.docs, args.tag, text, f"### {args.tag}")

@@ -2,6 +2,8 @@
 
     python benchmarks/saliency_bound.py --data data/default --classifier runs/default/classifier \\
         --out docs/results/saliency-bound-default.json [--docs docs/results.md --tag saliency-bound-default]
+    python benchmarks/saliency_bound.py --compare "R(2+1)D-18=docs/results/saliency-bound-default.json" ... \\
+        [--docs docs/results.md --tag NAME]        # one row per classifier, from earlier results files
 
 A sampler can at best find the clips that show the action: the ``salient`` segments of the
 generated ground truth (``segments.json``). This script reads the classifier's cached dense
@@ -110,19 +112,41 @@ def markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
+def compare(runs: list[tuple[str, dict]], k: int = 10) -> str:
+    """One row per classifier: what dense, the ground-truth salient clips and the oracle reach, and
+    how confident the classifier is on clips with no action (chance is 1 / classes)."""
+    lines = [f"| classifier | dense | all salient clips | {k} random salient clips | oracle K={k} | all salient - dense "
+             "| per-clip top-1 % on salient clips | mean max probability on clips with no action (chance) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in runs:
+        v, c = r["video_top1"], r["per_clip_accuracy"]
+        lines.append(f"| {name} | {100 * v['dense']:.1f} | {100 * v['all salient clips']:.1f} "
+                     f"| {100 * v[f'{k} random salient clips']:.1f} | {100 * v[f'oracle K={k}']:.1f} "
+                     f"| {100 * (v['all salient clips'] - v['dense']):+.1f} | {100 * c['salient']['top1']:.1f} "
+                     f"| {c['none']['mean_max_probability']:.2f} ({1 / r['classes']:.2f}) |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--classifier", required=True)
-    ap.add_argument("--out", type=Path, required=True, help="results JSON")
+    ap.add_argument("--data")
+    ap.add_argument("--classifier")
+    ap.add_argument("--out", type=Path, help="results JSON")
     ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument("--compare", nargs="+", metavar="NAME=RESULTS_JSON",
+                    help="tabulate earlier results files instead, one row per classifier")
     ap.add_argument("--docs", type=Path)
     ap.add_argument("--tag", default="saliency-bound")
     args = ap.parse_args()
-    r = bound(args.data, args.classifier, trials=args.trials)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(r, indent=1) + "\n")
-    table = markdown(r)
+    if args.compare:
+        table = compare([(n, json.loads(Path(f).read_text())) for n, _, f in (s.partition("=") for s in args.compare)])
+    else:
+        if not (args.data and args.classifier and args.out):
+            ap.error("--data, --classifier and --out are required (or --compare)")
+        r = bound(args.data, args.classifier, trials=args.trials)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(r, indent=1) + "\n")
+        table = markdown(r)
     print(table)
     if args.docs:
         replace_block(args.docs, args.tag, table, f"### {args.tag}")

@@ -37,3 +37,16 @@ def test_bound_counts_every_clip_once(bound_module, tiny_data, tiny_classifier):
     assert set(r["video_top1"]) == {"dense", "all salient clips", "all other clips", "2 random salient clips", "oracle K=2"}
     assert all(0 <= v <= 1 for v in r["video_top1"].values())
     assert "| salient |" in bound_module.markdown(r)
+
+
+def test_compare_has_a_row_per_classifier_with_the_salient_margin(bound_module):
+    def run(dense, salient, conf):
+        return {"classes": 12, "video_top1": {"dense": dense, "all salient clips": salient, "10 random salient clips": 0.5,
+                                             "oracle K=10": 0.9},
+                "per_clip_accuracy": {"salient": {"top1": 0.4}, "none": {"mean_max_probability": conf}}}
+
+    table = bound_module.compare([("weak", run(0.5, 0.486, 0.12)), ("strong", run(0.722, 0.75, 0.14))])
+    rows = table.splitlines()[2:]
+    assert len(rows) == 2
+    assert rows[0].startswith("| weak | 50.0 | 48.6 |") and "| -1.4 |" in rows[0] and "0.12 (0.08)" in rows[0]
+    assert rows[1].startswith("| strong | 72.2 | 75.0 |") and "| +2.8 |" in rows[1]

@@ -1,0 +1,32 @@
+"""benchmarks/compare_runs.py: one row per run, one column per strategy, at one K."""
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load():
+    spec = importlib.util.spec_from_file_location("compare_runs", ROOT / "benchmarks" / "compare_runs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def rows(**top1):
+    out = [{"strategy": s, "k": None if s == "dense" else 10, "top1": v} for s, v in top1.items()]
+    out.append({"strategy": "uniform", "k": 5, "top1": 0.99})          # another K: never shown
+    out.append({"strategy": "visual", "k": 10, "top1": 0.99, "stride": 4})  # another stride: never shown
+    return {"rows": out}
+
+
+def test_columns_follow_the_runs_and_the_filter():
+    m = load()
+    runs = [("a", rows(dense=0.5, uniform=0.4, oracle=0.65, visual=0.6)), ("b", rows(dense=0.72, oracle=0.85, empirical=0.3))]
+    lines = m.table(runs, 10).splitlines()
+    assert lines[0] == "| run | uniform (K=10) | empirical (K=10) | dense | oracle (K=10) | visual (K=10) | oracle - dense |"
+    assert lines[2] == "| a | 40.0 |  | 50.0 | 65.0 | 60.0 | +15.0 |"
+    assert lines[3] == "| b |  | 30.0 | 72.0 | 85.0 |  | +13.0 |"
+    only = m.table(runs, 10, ["dense", "oracle"]).splitlines()
+    assert only[0] == "| run | dense | oracle (K=10) | oracle - dense |"
+    assert only[3] == "| b | 72.0 | 85.0 | +13.0 |"
