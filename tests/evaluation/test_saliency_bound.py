@@ -1,19 +1,13 @@
 """benchmarks/saliency_bound.py: the kind of interval each clip lies in, and the bound on tiny data."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def bound_module():
-    spec = importlib.util.spec_from_file_location("saliency_bound", ROOT / "benchmarks" / "saliency_bound.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bound_module(benchmark_script):
+    return benchmark_script("saliency_bound")
 
 
 def test_a_clip_takes_the_kind_that_covers_half_of_it(bound_module):

@@ -1,26 +1,16 @@
 """benchmarks/studies.py end to end on tiny data: the cross-classifier study (Table 3), resumable."""
 
-import importlib.util
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_studies():
-    spec = importlib.util.spec_from_file_location("studies", ROOT / "benchmarks" / "studies.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.slow
-def test_cross_study_trains_once_and_writes_its_table(tiny_data, tiny_classifier, tmp_path, monkeypatch, capsys):
-    studies = load_studies()
+def test_cross_study_trains_once_and_writes_its_table(tiny_data, tiny_classifier, tmp_path, monkeypatch, capsys,
+                                                      benchmark_script):
+    studies = benchmark_script("studies")
     second = tmp_path / "second"
     shutil.copytree(tiny_classifier, second)  # the same network under another name stands in for mc3_18
     doc = tmp_path / "results.md"
