@@ -87,7 +87,7 @@ TARGETS = {"over dense": 5.0, "share of the gap": 0.5, "cheap share": 0.10, "sam
 
 
 def targets_table(results: dict, k: int = 10) -> str:
-    """Each sampler strategy against the issue's targets, from one run: top-1 at ``k`` at least 5
+    """Each sampler strategy against the project's targets (README), from one run: top-1 at ``k`` at least 5
     points over dense and closing half the uniform-to-oracle gap; with the timed pipeline (the
     ``--timing-arch`` one when present), a speed-up over dense of at least 0.8 x L/K (L: the timed
     videos' mean clips), the cheap pass and sampler under 10% of its time, and the sampler's GFLOPs
