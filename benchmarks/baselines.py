@@ -24,8 +24,8 @@ from pathlib import Path
 
 from scsampler.data.synthetic import PRESETS, generate
 from scsampler.engine.classifier import ClassifierTrainConfig, fit
-from scsampler.evaluation.benchmark import BenchmarkConfig, run_benchmark
-from scsampler.evaluation.report import accuracy_table, replace_block, timing_table
+from scsampler.benchmark.run import BenchmarkConfig, run_benchmark
+from scsampler.reports.tables import accuracy_table, replace_block, timing_table
 
 
 def main() -> None:

@@ -18,14 +18,14 @@ from pathlib import Path
 import torch
 
 from scsampler.data.manifest import read_manifest
-from scsampler.evaluation.classifier import ClipClassifier
-from scsampler.evaluation.report import replace_block
+from scsampler.runtime.classifier import ClipClassifier
+from scsampler.reports.tables import replace_block
 from scsampler.io.decode import DecodeStats
 from scsampler.io.grid import ClipGrid
 from scsampler.io.video import probe
 from scsampler.models import create_model
 from scsampler.models.classifier import ClipTransform
-from scsampler.selection import select_uniform
+from scsampler.selectors import select_uniform
 
 INPUTS = {
     "4x48x48": ClipTransform(frames=4, resize=(48, 60), crop=(48, 48)),

@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from scsampler.evaluation.report import replace_block
+from scsampler.reports.tables import replace_block
 
 ORDER = ("random", "uniform", "empirical", "front", "center", "end", "dense", "oracle")
 

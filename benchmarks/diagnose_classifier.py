@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from scsampler.engine import classifier as engine
-from scsampler.evaluation.benchmark import BenchmarkConfig, run_benchmark
-from scsampler.evaluation.report import accuracy_table
+from scsampler.benchmark.run import BenchmarkConfig, run_benchmark
+from scsampler.reports.tables import accuracy_table
 
 
 def informative_segments(segments_json: dict):

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from scsampler.errors import ScsamplerError
-from scsampler.evaluation.report import replace_block
+from scsampler.reports.tables import replace_block
 from scsampler.features.extractor import extract_clip_features
 from scsampler.io.writer import write_video
 from scsampler.testing import mutate

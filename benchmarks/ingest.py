@@ -36,7 +36,7 @@ import torch
 from scsampler.data.manifest import read_manifest
 from scsampler.features.extractor import ExtractorConfig, extract_clip_features
 from scsampler.io.decode import DecodeStats, decode_clips
-from scsampler.evaluation.report import replace_block
+from scsampler.reports.tables import replace_block
 from scsampler.io.video import probe
 
 CHEAP = ("md", "rgbr", "audio")

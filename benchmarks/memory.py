@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scsampler.evaluation.report import replace_block
+from scsampler.reports.tables import replace_block
 from scsampler.io.writer import VideoWriter
 
 W, H, FPS, SR = 160, 128, 16, 16000

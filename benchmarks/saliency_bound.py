@@ -32,11 +32,11 @@ import torch
 from scsampler.data.classes import dataset_paths
 from scsampler.data.manifest import read_manifest
 from scsampler.engine.sampler import default_cache
-from scsampler.evaluation.classifier import load_classifier
-from scsampler.evaluation.dense import dense_scores
-from scsampler.evaluation.metrics import aggregate, clip_cover, topk_correct
-from scsampler.evaluation.report import replace_block
-from scsampler.selection import select_oracle
+from scsampler.runtime.classifier import load_classifier
+from scsampler.runtime.dense import dense_scores
+from scsampler.benchmark.metrics import aggregate, clip_cover, topk_correct
+from scsampler.reports.tables import replace_block
+from scsampler.selectors import select_oracle
 
 KINDS = ("salient", "glimpse", "masked", "sound_only")
 

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 from scsampler.engine.sampler import JointTrainConfig, SamplerTrainConfig, compose_samplers, fit_joint_sampler, fit_sampler
-from scsampler.evaluation.benchmark import BenchmarkConfig, run_benchmark
-from scsampler.evaluation.report import accuracy_table, replace_block, timing_arch_section, timing_table
+from scsampler.benchmark.run import BenchmarkConfig, run_benchmark
+from scsampler.reports.tables import accuracy_table, replace_block, timing_arch_section, timing_table
 
 log = logging.getLogger("studies")
 AV = ("av-convex-score", "av-convex-list", "av-intersect-list", "av-union-list")

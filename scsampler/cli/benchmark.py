@@ -47,8 +47,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from scsampler.evaluation.benchmark import BenchmarkConfig, run_benchmark
-    from scsampler.evaluation.report import markdown
+    from scsampler.benchmark.run import BenchmarkConfig, run_benchmark
+    from scsampler.reports.tables import markdown
 
     from scsampler.errors import ConfigError
 

@@ -42,8 +42,8 @@ def run(args) -> int:
     from scsampler.data.synthetic import PRESETS, generate
     from scsampler.engine.classifier import ClassifierTrainConfig, fit
     from scsampler.engine.sampler import SamplerTrainConfig, fit_sampler
-    from scsampler.evaluation.benchmark import BenchmarkConfig, run_benchmark
-    from scsampler.evaluation.report import accuracy_table, timing_table
+    from scsampler.benchmark.run import BenchmarkConfig, run_benchmark
+    from scsampler.reports.tables import accuracy_table, timing_table
 
     progress = sys.stderr.isatty()
     out = Path(args.out)

@@ -70,7 +70,7 @@ def add_parser(sub) -> None:
 def load_classifier_from_args(args):
     """The classifier of exactly one of --classifier RUN or --classifier-arch/-weights/--classes."""
     from scsampler.errors import ConfigError
-    from scsampler.evaluation.classifier import classifier_from_weights, load_classifier
+    from scsampler.runtime.classifier import classifier_from_weights, load_classifier
     from scsampler.models.classifier import ClipTransform
 
     own = {"--classifier-arch": args.classifier_arch, "--classifier-weights": args.classifier_weights, "--classes": args.classes}
@@ -101,7 +101,7 @@ def load_samplers_from_args(args, classifier) -> dict:
     """``{"visual": Sampler, "audio": Sampler}`` (those given), each checked against its flag and
     against the classifier's clip grid (a sampler's clip i must be the classifier's clip i)."""
     from scsampler.errors import ConfigError
-    from scsampler.evaluation.sampler import load_sampler
+    from scsampler.runtime.sampler import load_sampler
 
     samplers = {}
     if args.sampler:
@@ -139,8 +139,8 @@ def default_strategy(samplers: dict) -> str:
 def run(args) -> int:
     from scsampler.data.extraction import expand_inputs
     from scsampler.errors import ConfigError
-    from scsampler.evaluation.pipeline import Selection
-    from scsampler.evaluation.predict import failures_path, predict_many
+    from scsampler.pipeline.video import Selection
+    from scsampler.runners.local import failures_path, predict_many
 
     inputs = list(args.inputs) + list(args.manifest)
     if not inputs:

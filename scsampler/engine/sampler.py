@@ -9,7 +9,7 @@ probabilities on the training split.
   probability: ``max(0, eta - z (s_i - s_j))`` with ``z = +1`` when clip i scores higher.
 
 The visual sampler trains one network per feature (MD, RGB-R, IF) on single frames; a clip's score
-averages its frames' and then its features' scores at test time (:mod:`scsampler.evaluation.sampler`).
+averages its frames' and then its features' scores at test time (:mod:`scsampler.runtime.sampler`).
 A run directory holds ``nets/<feature>.safetensors``, ``config.json`` and ``curve.json``.
 
 Features come from the feature cache (``<cache>/features``; extracted here if missing) and the dense
@@ -37,9 +37,9 @@ from scsampler.data.extraction import extract_many
 from scsampler.engine.runs import is_finished_run, run_identity
 from scsampler.data.manifest import read_manifest
 from scsampler.errors import ConfigError
-from scsampler.evaluation.classifier import load_classifier
-from scsampler.evaluation.dense import dense_scores
-from scsampler.evaluation.sampler import LOSSES, PACKED, VISUAL_FEATURES, packed_keys, prepare, saliency
+from scsampler.runtime.classifier import load_classifier
+from scsampler.runtime.dense import dense_scores
+from scsampler.runtime.sampler import LOSSES, PACKED, VISUAL_FEATURES, packed_keys, prepare, saliency
 from scsampler.features.extractor import ExtractorConfig
 from scsampler.models.registry import create_model, list_models
 from scsampler.models.weights import load_weights
@@ -379,7 +379,7 @@ class JointTrainConfig:
 
 def fit_joint_sampler(config: JointTrainConfig, *, progress: bool = True) -> Path:
     """Fine-tune the two samplers of ``config`` jointly; returns the joint run directory."""
-    from scsampler.evaluation.sampler import load_sampler
+    from scsampler.runtime.sampler import load_sampler
 
     torch.manual_seed(config.seed)
     visual, audio = load_sampler(config.visual), load_sampler(config.audio)

@@ -5,7 +5,7 @@ from scsampler.cli import benchmark as cli_benchmark
 from scsampler.cli import predict as cli_predict
 from scsampler.cli import train_classifier as cli_train
 from scsampler.cli import train_sampler as cli_train_sampler
-from scsampler.evaluation.benchmark import BASELINES
+from scsampler.benchmark.run import BASELINES
 from scsampler.models import list_models
 
 
@@ -20,8 +20,8 @@ def test_cli_names_match_the_registries():
     assert set(cli_train.CLASSIFIERS) == set(list_models("classifier"))
     assert cli_benchmark.BASELINES == BASELINES
     assert set(cli_train_sampler.SAMPLER_ARCHS) == set(list_models("sampler"))
-    from scsampler.evaluation.pipeline import AV_STRATEGIES, POSITIONAL, SAMPLER_STRATEGIES
-    from scsampler.evaluation.sampler import LOSSES
+    from scsampler.pipeline.video import AV_STRATEGIES, POSITIONAL, SAMPLER_STRATEGIES
+    from scsampler.runtime.sampler import LOSSES
 
     assert set(cli_train_sampler.LOSSES) == set(LOSSES)
     assert set(cli_predict.SAMPLER_STRATEGIES) == set(SAMPLER_STRATEGIES + AV_STRATEGIES)

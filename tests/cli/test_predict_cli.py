@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from scsampler.cli.main import main
-from scsampler.evaluation.report_html import figure_name
+from scsampler.reports.html import figure_name
 from scsampler.models import create_model
 
 
@@ -166,7 +166,7 @@ def test_batch_failures_are_recorded_and_retried_only_when_asked(media, tiny_cla
 
 
 def test_ctrl_c_keeps_what_was_written(media, tiny_classifier, tmp_path, monkeypatch, capsys):
-    from scsampler.evaluation import predict
+    from scsampler.runners import local as predict
 
     real, calls = predict.predict_one, []
 

@@ -6,7 +6,7 @@ import torch
 from scsampler.cli.main import main
 from scsampler.data.manifest import read_manifest
 from scsampler.engine.classifier import sample_segments
-from scsampler.evaluation.classifier import load_classifier
+from scsampler.runtime.classifier import load_classifier
 
 
 def test_training_run_keeps_checkpoint_config_and_curve(tiny_classifier):

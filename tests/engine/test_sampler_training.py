@@ -4,7 +4,7 @@ import torch
 
 from scsampler.engine.sampler import SamplerTrainConfig, TrainSet, _subsample_rows, oracle_labels, rank_loss, train_network
 from scsampler.errors import ConfigError
-from scsampler.evaluation.sampler import Sampler, saliency
+from scsampler.runtime.sampler import Sampler, saliency
 from scsampler.models import create_model
 
 
@@ -126,7 +126,7 @@ def test_joint_sampler_averages_the_visual_and_the_audio_score():
 
 def test_joint_training_fine_tunes_both_samplers_into_one(tiny_data, tiny_classifier, tmp_path):
     from scsampler.engine.sampler import JointTrainConfig, fit_joint_sampler, fit_sampler
-    from scsampler.evaluation.sampler import load_sampler
+    from scsampler.runtime.sampler import load_sampler
 
     common = dict(data=str(tiny_data), classifier=str(tiny_classifier), arch="sampler_tiny", epochs=1, loss="sal-rank",
                   cache=str(tmp_path / "cache"))

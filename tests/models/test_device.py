@@ -45,7 +45,7 @@ def test_cli_reports_a_device_it_cannot_use(tiny_data, tiny_classifier, tmp_path
 @cuda
 def test_classifier_on_cuda_matches_cpu(tiny_data, tiny_classifier):
     from scsampler.data.manifest import read_manifest
-    from scsampler.evaluation.classifier import load_classifier
+    from scsampler.runtime.classifier import load_classifier
 
     entry = read_manifest(tiny_data / "manifest.csv", split="test")[0]
     on_cpu = load_classifier(tiny_classifier)
@@ -60,7 +60,7 @@ def test_classifier_on_cuda_matches_cpu(tiny_data, tiny_classifier):
 @cuda
 def test_training_on_cuda_gives_a_run_the_cpu_loads(tiny_data, tmp_path):
     from scsampler.engine.classifier import ClassifierTrainConfig, fit
-    from scsampler.evaluation.classifier import load_classifier
+    from scsampler.runtime.classifier import load_classifier
 
     config = ClassifierTrainConfig(data=str(tiny_data), out=str(tmp_path / "run"), model="classifier_tiny", frames=4,
                                    resize=(32, 40), crop=(32, 32), segments_per_video=2, epochs=2, batch_size=8, device="cuda")

@@ -9,8 +9,8 @@ import torch
 
 from scsampler.data.cache import pack_clips
 from scsampler.data.manifest import read_manifest
-from scsampler.evaluation.pipeline import cheap_scores, shared_extractor, strided
-from scsampler.evaluation.sampler import load_sampler
+from scsampler.pipeline.video import cheap_scores, shared_extractor, strided
+from scsampler.runtime.sampler import load_sampler
 from scsampler.features.extractor import extract_clip_features
 
 

@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scsampler.selection import av_convex_list, av_convex_score, av_intersect_list, av_union_list, select_strided, strided
+from scsampler.selectors import av_convex_list, av_convex_score, av_intersect_list, av_union_list, select_strided, strided
 
 COMBOS = [av_convex_score, av_convex_list, av_intersect_list, av_union_list]
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from scsampler.errors import ConfigError
-from scsampler.evaluation.classifier import classifier_from_weights
+from scsampler.runtime.classifier import classifier_from_weights
 from scsampler.models import create_model
 from scsampler.models.classifier import ClipTransform
 

@@ -25,10 +25,10 @@ from tqdm import tqdm
 
 from scsampler.data.manifest import ManifestEntry
 from scsampler.errors import ConfigError, ScsamplerError, VideoError
-from scsampler.evaluation import report_html
-from scsampler.evaluation.classifier import ClipClassifier
-from scsampler.evaluation.pipeline import Selection, run_video
-from scsampler.evaluation.sampler import Sampler
+from scsampler.reports import html as report_html
+from scsampler.runtime.classifier import ClipClassifier
+from scsampler.pipeline.video import Selection, run_video
+from scsampler.runtime.sampler import Sampler
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Each combination takes the visual scores ``sv`` and the audio scores ``sa`` of one video's clips,
 ``(L,)`` each (higher = more salient), and returns K distinct clip indices, best first, like every
-strategy in :mod:`scsampler.selection.strategies`. Clips the audio sampler could not score (no audio
+strategy in :mod:`scsampler.selectors.ranking`. Clips the audio sampler could not score (no audio
 in their window) carry ``nan`` in ``sa``; every combination ranks them after the scored ones for the
 audio side, so a video without audio degrades to the visual ranking, never to zeros.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from scsampler.selection.strategies import _clamp, register_strategy, select_topk
+from scsampler.selectors.ranking import _clamp, register_strategy, select_topk
 
 
 def _scores(x, num_clips: int) -> torch.Tensor:

@@ -6,13 +6,13 @@ import torch
 
 from scsampler.data.manifest import read_manifest
 from scsampler.errors import ConfigError
-from scsampler.evaluation import dense as dense_module
-from scsampler.evaluation.benchmark import BASELINES, BenchmarkConfig, run_benchmark, run_pipeline
-from scsampler.evaluation.classifier import load_classifier
-from scsampler.evaluation.dense import dense_scores
-from scsampler.evaluation.metrics import aggregate, salient_overlap
+from scsampler.runtime import dense as dense_module
+from scsampler.benchmark.run import BASELINES, BenchmarkConfig, run_benchmark, run_pipeline
+from scsampler.runtime.classifier import load_classifier
+from scsampler.runtime.dense import dense_scores
+from scsampler.benchmark.metrics import aggregate, salient_overlap
 from scsampler.io.video import probe
-from scsampler.selection import get_strategy
+from scsampler.selectors import get_strategy
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +84,8 @@ def test_salient_overlap():
 
 
 def test_samplers_and_their_combinations_are_benchmarked(tiny_data, tiny_classifier, tiny_samplers, tmp_path):
-    from scsampler.evaluation.pipeline import AV_STRATEGIES, Selection, choose
-    from scsampler.evaluation.sampler import load_sampler
+    from scsampler.pipeline.video import AV_STRATEGIES, Selection, choose
+    from scsampler.runtime.sampler import load_sampler
 
     config = BenchmarkConfig(
         data=str(tiny_data), classifier=str(tiny_classifier), out=str(tmp_path / "b"), ks=(1, 3),
@@ -202,7 +202,7 @@ def test_accuracy_only_without_timing_videos(tiny_data, tiny_classifier, tmp_pat
 
 
 def test_a_results_file_is_written_into_the_docs_by_one_command(bench, tmp_path):
-    from scsampler.evaluation.report import main as report_main
+    from scsampler.reports.tables import main as report_main
 
     _, out = bench
     doc = tmp_path / "results.md"

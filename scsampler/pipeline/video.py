@@ -17,13 +17,13 @@ import torch
 
 from scsampler.data.cache import pack_clips
 from scsampler.errors import ConfigError, VideoError
-from scsampler.evaluation.classifier import ClipClassifier
-from scsampler.evaluation.sampler import Sampler
+from scsampler.runtime.classifier import ClipClassifier
+from scsampler.runtime.sampler import Sampler
 from scsampler.features.extractor import ExtractorConfig, extract_clip_features
 from scsampler.io.decode import DecodeStats
 from scsampler.io.video import probe
-from scsampler.selection import get_strategy, select_topk
-from scsampler.selection.combine import strided
+from scsampler.selectors import get_strategy, select_topk
+from scsampler.selectors.combine import strided
 
 SAMPLER_STRATEGIES = ("visual", "audio", "audio-visual")
 AV_STRATEGIES = ("av-convex-score", "av-convex-list", "av-intersect-list", "av-union-list")

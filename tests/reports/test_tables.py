@@ -1,4 +1,4 @@
-from scsampler.evaluation.report import replace_block
+from scsampler.reports.tables import replace_block
 
 
 def test_replace_block_keeps_the_hand_written_text(tmp_path):
@@ -32,7 +32,7 @@ def _results(with_arch=True):
 
 
 def test_targets_table_checks_each_sampler_against_every_target():
-    from scsampler.evaluation.report import targets_table
+    from scsampler.reports.tables import targets_table
 
     text = targets_table(_results(), k=10)
     assert "timed with big (80.0 GFLOPs per clip), a speed-up of at least 8.0x" in text
@@ -48,7 +48,7 @@ def test_targets_table_checks_each_sampler_against_every_target():
 
 
 def test_targets_table_says_what_it_lacks():
-    from scsampler.evaluation.report import targets_table
+    from scsampler.reports.tables import targets_table
 
     results = _results()
     results["rows"] = [r for r in results["rows"] if r["strategy"] != "oracle"]

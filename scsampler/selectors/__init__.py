@@ -1,7 +1,7 @@
-"""Clip selection strategies (pure functions; see :mod:`scsampler.selection.strategies`) and the
-audio-visual combinations of two samplers' scores (:mod:`scsampler.selection.combine`)."""
+"""Clip selection strategies (pure functions; see :mod:`scsampler.selectors.ranking`) and the
+audio-visual combinations of two samplers' scores (:mod:`scsampler.selectors.combine`)."""
 
-from scsampler.selection.combine import (
+from scsampler.selectors.combine import (
     av_convex_list,
     av_convex_score,
     av_intersect_list,
@@ -9,7 +9,7 @@ from scsampler.selection.combine import (
     select_strided,
     strided,
 )
-from scsampler.selection.strategies import (
+from scsampler.selectors.ranking import (
     STRATEGIES,
     fit_position_prior,
     get_strategy,

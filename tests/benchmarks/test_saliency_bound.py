@@ -20,8 +20,8 @@ def test_a_clip_takes_the_kind_that_covers_half_of_it(bound_module):
 def test_bound_counts_every_clip_once(bound_module, tiny_data, tiny_classifier):
     r = bound_module.bound(str(tiny_data), str(tiny_classifier), ks=(2,), trials=3)
     from scsampler.data.manifest import read_manifest
-    from scsampler.evaluation.classifier import load_classifier
-    from scsampler.evaluation.dense import dense_scores
+    from scsampler.runtime.classifier import load_classifier
+    from scsampler.runtime.dense import dense_scores
 
     test = read_manifest(Path(tiny_data) / "manifest.csv", split="test")
     dense, _ = dense_scores(load_classifier(str(tiny_classifier)), test, Path(tiny_data) / "cache", progress=False)

@@ -11,7 +11,7 @@ Stages (each cached, each timed):
    cheap features (extracted into ``<cache>/features`` if missing), cached per sampler and video;
 4. timing: on ``timing_videos`` test videos, each strategy runs the way a user runs it (probe or
    cheap pass + sampler, select, decode the chosen clips only, classify; samplers through
-   :func:`scsampler.evaluation.pipeline.run_video`, the code ``scsampler predict`` runs) and every
+   :func:`scsampler.pipeline.video.run_video`, the code ``scsampler predict`` runs) and every
    stage and decoded frame is counted.
 
 Strategy names: the baselines, the name of any sampler given in ``samplers`` (top-K by its scores),
@@ -35,15 +35,15 @@ import torch
 from scsampler.data.classes import dataset_paths
 from scsampler.data.manifest import read_manifest
 from scsampler.errors import ConfigError
-from scsampler.evaluation.classifier import ClipClassifier, load_classifier, untrained_classifier
-from scsampler.evaluation.dense import dense_scores
-from scsampler.evaluation.metrics import aggregate, salient_overlap, salient_share, topk_correct
-from scsampler.evaluation.pipeline import AV_STRATEGIES, Selection, choose, run_video
-from scsampler.evaluation.sampler import Sampler, load_sampler
+from scsampler.runtime.classifier import ClipClassifier, load_classifier, untrained_classifier
+from scsampler.runtime.dense import dense_scores
+from scsampler.benchmark.metrics import aggregate, salient_overlap, salient_share, topk_correct
+from scsampler.pipeline.video import AV_STRATEGIES, Selection, choose, run_video
+from scsampler.runtime.sampler import Sampler, load_sampler
 from scsampler.io.decode import DecodeStats
 from scsampler.models.classifier import ClipTransform
 from scsampler.io.video import probe
-from scsampler.selection import fit_position_prior, get_strategy, select_oracle
+from scsampler.selectors import fit_position_prior, get_strategy, select_oracle
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def sampler_scores(sampler: Sampler, entries, cache_root: Path, *, workers: int 
 
     from scsampler.data.cache import FeatureCache, content_hash
     from scsampler.data.extraction import extract_many
-    from scsampler.evaluation.sampler import PACKED, packed_keys
+    from scsampler.runtime.sampler import PACKED, packed_keys
     from scsampler.features.extractor import ExtractorConfig
 
     extractor = ExtractorConfig.from_json(sampler.config["extractor"])
@@ -437,7 +437,7 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
         "stage_seconds": timer.seconds,
     }
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    from scsampler.evaluation.report import write_report
+    from scsampler.reports.tables import write_report
 
     write_report(results, out)
     return results

@@ -3,7 +3,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scsampler.selection import fit_position_prior, get_strategy, list_strategies, select_topk, select_uniform
+from scsampler.selectors import fit_position_prior, get_strategy, list_strategies, select_topk, select_uniform
 
 L = st.integers(1, 400)
 K = st.integers(-3, 500)

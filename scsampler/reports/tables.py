@@ -214,13 +214,13 @@ def write_report(results: dict, out: Path) -> None:
 
 
 def main(argv=None) -> None:
-    """``python -m scsampler.evaluation.report RESULTS.json [--k K] [--docs DOC --tag NAME]``: print a
+    """``python -m scsampler.reports.tables RESULTS.json [--k K] [--docs DOC --tag NAME]``: print a
     benchmark's report and rewrite it (results.md and the plots) next to its results.json; with
     ``--docs``, put it between ``NAME``'s markers in DOC instead (how a result file's tables get into
     the docs, by a command written above them)."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m scsampler.evaluation.report", description="a benchmark's report, from its results.json")
+    ap = argparse.ArgumentParser(prog="python -m scsampler.reports.tables", description="a benchmark's report, from its results.json")
     ap.add_argument("results", type=Path)
     ap.add_argument("--docs", type=Path, help="markdown file to write the report into, between the --tag markers")
     ap.add_argument("--tag", help="name of the block in --docs (default: the results file's stem)")

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from scsampler.data.cache import content_hash
 from scsampler.data.manifest import ManifestEntry
 from scsampler.errors import ScsamplerError
-from scsampler.evaluation.classifier import ClipClassifier
+from scsampler.runtime.classifier import ClipClassifier
 from scsampler.io.decode import DecodeStats
 from scsampler.io.video import probe
 
