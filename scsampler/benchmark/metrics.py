@@ -33,3 +33,23 @@ def salient_overlap(indices, clip_duration: float, segments: list[dict]) -> floa
 def salient_share(num_clips: int, clip_duration: float, segments: list[dict]) -> float:
     """Share of a video's clips that are salient: what a selector that ignores content gets."""
     return salient_overlap(range(num_clips), clip_duration, segments)
+
+
+def kind_shares(indices, clip_duration: float, segments: list[dict], kinds: list[str]) -> dict[str, float]:
+    """Where the chosen clips lie: for each segment kind, the share of the chosen clips' seconds
+    inside segments of that kind; ``"none"`` (when in ``kinds``) is the share in no segment. The
+    segments of a video do not overlap, so the shares sum to 1."""
+    idx = [int(i) for i in indices]
+    if not idx:
+        return dict.fromkeys(kinds, 0.0)
+    total = clip_duration * len(idx)
+    out = {kind: sum(clip_cover(i, clip_duration, segments, kind) for i in idx) / total for kind in kinds if kind != "none"}
+    if "none" in kinds:
+        out["none"] = max(0.0, 1.0 - sum(out.values()))
+    return {kind: out[kind] for kind in kinds}
+
+
+def segment_kinds(segments: dict) -> list[str]:
+    """The segment kinds of a ``segments.json`` (sorted), then ``"none"``."""
+    found = {s.get("kind") for v in segments.values() for s in v.get("segments", []) if s.get("kind")}
+    return sorted(found) + ["none"]

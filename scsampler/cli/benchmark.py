@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from scsampler.cli.names import selector_help
+
 # Library imports happen inside run(): `scsampler --help` must not pay for importing torch.
-BASELINES = ("random", "uniform", "empirical", "front", "center", "end", "dense", "oracle")
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -22,8 +23,9 @@ def add_parser(sub) -> None:
     p.add_argument("--data", required=True, help="data directory (manifest.csv, classes.txt, segments.json)")
     p.add_argument("--classifier", required=True, help="classifier run directory (from train-classifier)")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--strategies", help=f"comma-separated (default: {','.join(BASELINES)}, then every --sampler and, "
-                   "with visual and audio samplers, the audio-visual combinations)")
+    p.add_argument("--strategies", help=selector_help(
+        "comma-separated selectors (default: every one that needs no trained sampler, every --sampler by its NAME and, "
+        "with samplers named visual and audio, the audio-visual combinations):"))
     p.add_argument("--k", type=_ints, default=(1, 2, 5, 10, 20), help="K values, comma-separated (default 1,2,5,10,20)")
     p.add_argument("--sampler", action="append", default=[], metavar="NAME=RUN",
                    help="a trained sampler to compare (repeatable); its NAME becomes a strategy (top-K by its scores). "
@@ -58,11 +60,7 @@ def run(args) -> int:
         if not sep or not name or not run_dir:
             raise ConfigError(f"--sampler takes NAME=RUN, got {item!r}")
         samplers[name.strip()] = run_dir.strip()
-    if args.strategies:
-        strategies = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
-    else:
-        av = ("av-convex-score", "av-convex-list", "av-intersect-list", "av-union-list") if {"visual", "audio"} <= set(samplers) else ()
-        strategies = BASELINES + tuple(samplers) + av
+    strategies = tuple(s.strip() for s in (args.strategies or "").split(",") if s.strip())
     config = BenchmarkConfig(
         data=args.data,
         classifier=args.classifier,

@@ -42,7 +42,8 @@ def run(args) -> int:
     from scsampler.data.synthetic import PRESETS, generate
     from scsampler.engine.classifier import ClassifierTrainConfig, fit
     from scsampler.engine.sampler import SamplerTrainConfig, fit_sampler
-    from scsampler.benchmark.run import BenchmarkConfig, run_benchmark
+    from scsampler.benchmark.run import BenchmarkConfig, default_strategies, run_benchmark
+    from scsampler.selectors import SELECTORS
     from scsampler.reports.tables import accuracy_table, timing_table
 
     progress = sys.stderr.isatty()
@@ -70,11 +71,12 @@ def run(args) -> int:
         out=str(out / "sampler-visual"), modality="visual", features=("md", "rgbr"), loss="ac", **common), progress=progress))
     audio = stage("train audio sampler", lambda: fit_sampler(SamplerTrainConfig(
         out=str(out / "sampler-audio"), modality="audio", loss="sal-rank", **common), progress=progress))
-    av = ("av-convex-score", "av-convex-list", "av-intersect-list", "av-union-list")
+    samplers = {"visual": str(visual), "audio": str(audio)}
+    # Every selector but those fitted on the training videos' dense scores (a second dense pass).
+    strategies = tuple(s for s in default_strategies(samplers) if "priors" not in SELECTORS.get(s, SELECTORS["uniform"]).options)
     results = stage("benchmark", lambda: run_benchmark(BenchmarkConfig(
-        data=str(data), classifier=str(classifier), out=str(out / "benchmark"),
-        strategies=("random", "uniform", "dense", "oracle", "visual", "audio") + av,
-        samplers={"visual": str(visual), "audio": str(audio)}, ks=(1, 2, 5, 10), timing_videos=4), progress=progress))
+        data=str(data), classifier=str(classifier), out=str(out / "benchmark"), strategies=strategies,
+        samplers=samplers, ks=(1, 2, 5, 10), timing_videos=4), progress=progress))
     test_video = next(p for p in sorted((data / "videos").glob("test_*.mp4")))
     stage("report", lambda: cli([
         "predict", str(test_video), "--classifier", str(classifier), "--sampler", str(visual), "--audio-sampler", str(audio),

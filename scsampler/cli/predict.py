@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from scsampler.cli.names import selector_help, selector_names
+
 # Library imports happen inside run(): `scsampler --help` must not pay for importing torch.
-SAMPLER_STRATEGIES = ("visual", "audio", "audio-visual", "av-convex-score", "av-convex-list", "av-intersect-list", "av-union-list")
-BASELINES = ("uniform", "random", "front", "center", "end", "dense")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -47,17 +47,16 @@ def add_parser(sub) -> None:
     s.add_argument("--sampler", metavar="RUN", help="sampler run directory (from train-sampler): a visual one, or an audio one")
     s.add_argument("--audio-sampler", metavar="RUN", help="audio sampler run directory, to combine with a visual --sampler")
     s.add_argument(
-        "--strategy",
-        choices=SAMPLER_STRATEGIES + BASELINES,
-        help="how clips are chosen (default: visual or audio with one sampler, av-union-list with both); "
-        "the baselines need no sampler",
+        "--strategy", metavar="NAME", choices=selector_names(predict=True),
+        help=selector_help("how clips are chosen (default: the sampler's own with one sampler, av-union-list with both):",
+                           predict=True),
     )
     s.add_argument("--k", type=int, default=10, help="clips classified per video (default 10)")
     s.add_argument("--k-prime", type=int, default=8, help="av-union-list: clips from the visual top list, the rest from the audio one (default 8)")
     s.add_argument("--alpha", type=float, help="av-convex-*: weight of the visual sampler (default 0.9 score, 0.8 list)")
     s.add_argument("--stride", type=int, default=1, help="the samplers score every N-th clip only (default 1)")
     s.add_argument("--fallback", choices=("none", "uniform"), default="none",
-                   help="a video without audio for the audio sampler: fail it (none, default) or choose uniformly")
+                   help="a video the selector cannot score (no audio for an audio sampler): fail it (none, default) or choose uniformly")
     s.add_argument("--seed", type=int, default=0, help="seed of the random strategy")
 
     p.add_argument("--device", default="cpu", help="where the classifier runs: cpu (default), cuda, cuda:N, mps "
@@ -133,14 +132,15 @@ def default_strategy(samplers: dict) -> str:
         return "av-union-list"
     if samplers:
         return next(iter(samplers))
-    raise ConfigError(f"no sampler: give --sampler RUN (and/or --audio-sampler RUN), or a baseline --strategy ({', '.join(BASELINES)})")
+    raise ConfigError("no sampler: give --sampler RUN (and/or --audio-sampler RUN), or a --strategy that needs none "
+                      "(scsampler predict --help lists them)")
 
 
 def run(args) -> int:
     from scsampler.data.extraction import expand_inputs
     from scsampler.errors import ConfigError
-    from scsampler.pipeline.video import Selection
     from scsampler.runners.local import failures_path, predict_many
+    from scsampler.selectors import get_spec, load_selector
 
     inputs = list(args.inputs) + list(args.manifest)
     if not inputs:
@@ -153,13 +153,16 @@ def run(args) -> int:
     classifier = load_classifier_from_args(args)
     samplers = load_samplers_from_args(args, classifier)
     strategy = args.strategy or default_strategy(samplers)
-    selection = Selection(strategy=strategy, k=args.k, k_prime=args.k_prime, alpha=args.alpha, stride=args.stride, fallback=args.fallback)
-    missing = [m for m in selection.needs if m not in samplers]
+    missing = [m for m in get_spec(strategy).samplers if m not in samplers]
     if missing:
         flags = {"visual": "--sampler (a visual one)", "audio": "--audio-sampler (or an audio --sampler)"}
-        raise ConfigError(f"strategy {strategy} needs {' and '.join(flags[m] for m in missing)}")
+        raise ConfigError(f"strategy {strategy} needs {' and '.join(flags.get(m, f'--sampler (an {m} one)') for m in missing)}")
+    if args.k < 1:
+        raise ConfigError(f"--k must be >= 1, got {args.k}")
+    selector = load_selector(strategy, samplers=samplers, stride=args.stride, k_prime=args.k_prime, alpha=args.alpha)
+    fallback = load_selector(args.fallback) if args.fallback != "none" else None
     summary = predict_many(
-        entries, classifier, selection, samplers, args.out,
+        entries, classifier, selector, args.out, k=args.k, fallback=fallback,
         seed=args.seed, retry_failed=args.retry_failed, report=args.report,
         progress=not args.no_progress and sys.stderr.isatty(),
     )

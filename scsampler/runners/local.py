@@ -27,8 +27,8 @@ from scsampler.data.manifest import ManifestEntry
 from scsampler.errors import ConfigError, ScsamplerError, VideoError
 from scsampler.reports import html as report_html
 from scsampler.runtime.classifier import ClipClassifier
-from scsampler.pipeline.video import Selection, run_video
-from scsampler.runtime.sampler import Sampler
+from scsampler.pipeline.video import run_video
+from scsampler.selectors.base import ClipSelector
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +50,14 @@ def failures_path(out: str | os.PathLike) -> Path:
     return out.with_name(out.name + ".failures.txt")
 
 
-def run_settings(classifier: ClipClassifier, selection: Selection, samplers: dict[str, Sampler], seed: int) -> dict:
+def run_settings(classifier: ClipClassifier, selector: ClipSelector, fallback: ClipSelector | None, seed: int) -> dict:
     """What decides a video's result besides the video: stored in every line, so a rerun into the
     same file with other settings is refused instead of mixing results."""
     return {
-        "k_prime": selection.k_prime,
-        "alpha": selection.alpha,
-        "stride": selection.stride,
-        "fallback": selection.fallback,
+        "selector": selector.settings,
+        "fallback": fallback.name if fallback is not None else "none",
         "seed": seed,
         "classifier": classifier.key,
-        "samplers": {m: samplers[m].key for m in selection.needs},
     }
 
 
@@ -117,7 +114,8 @@ def _generator(seed: int, video_id: str) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(video_id.encode("utf-8")))
 
 
-def predict_one(entry: ManifestEntry, classifier: ClipClassifier, selection: Selection, samplers: dict[str, Sampler], seed: int = 0) -> dict:
+def predict_one(entry: ManifestEntry, classifier: ClipClassifier, selector: ClipSelector, k: int = 10, *,
+                fallback: ClipSelector | None = None, seed: int = 0) -> dict:
     """The record of one video: its result, or ``{"video", "error"}`` for a bad file. Raises only
     :class:`ConfigError` (a misuse that would fail every video) and ``KeyboardInterrupt``."""
     rec: dict = {"video": entry.video_id}
@@ -126,7 +124,9 @@ def predict_one(entry: ManifestEntry, classifier: ClipClassifier, selection: Sel
             raise VideoError(entry.video_id, "is a directory, not a video file")
         if not os.path.exists(entry.path):
             raise VideoError(entry.video_id, "no such file")
-        result = run_video(entry.path, classifier, selection, samplers, video_id=entry.video_id, generator=_generator(seed, entry.video_id))
+        label = classifier.classes.index(entry.label) if selector.needs.label and entry.label in classifier.classes else None
+        result = run_video(entry.path, classifier, selector, k, fallback=fallback, video_id=entry.video_id,
+                           generator=_generator(seed, entry.video_id), label=label)
     except ConfigError:
         raise
     except VideoError as err:
@@ -148,10 +148,11 @@ def predict_one(entry: ManifestEntry, classifier: ClipClassifier, selection: Sel
 def predict_many(
     entries: list[ManifestEntry],
     classifier: ClipClassifier,
-    selection: Selection,
-    samplers: dict[str, Sampler],
+    selector: ClipSelector,
     out: str | os.PathLike,
     *,
+    k: int = 10,
+    fallback: ClipSelector | None = None,
     seed: int = 0,
     retry_failed: bool = False,
     report: str | os.PathLike | None = None,
@@ -161,9 +162,9 @@ def predict_many(
     settings left there. ``report``: a folder for a picture per video and an ``index.html``."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    nested = run_settings(classifier, selection, samplers, seed)
+    nested = run_settings(classifier, selector, fallback, seed)
     records, bad = read_results(out)
-    _check_settings(out, records, {"strategy": selection.strategy, "k": selection.k, **nested})
+    _check_settings(out, records, {"strategy": selector.name, "k": k, **nested})
     summary = PredictSummary(dropped_lines=bad)
     wanted = {e.video_id for e in entries}
     retry = {v for v, r in records.items() if "error" in r and retry_failed and v in wanted}
@@ -191,8 +192,8 @@ def predict_many(
     try:
         with open(out, "a", encoding="utf-8") as f:
             for e in todo:
-                rec = predict_one(e, classifier, selection, samplers, seed)
-                rec.update(strategy=selection.strategy, k=selection.k, settings=nested)
+                rec = predict_one(e, classifier, selector, k, fallback=fallback, seed=seed)
+                rec.update(strategy=selector.name, k=k, settings=nested)
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 f.flush()
                 os.fsync(f.fileno())

@@ -13,7 +13,6 @@ zero: the selection strategies rank them last.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import torch.nn as nn
 
 from scsampler.errors import ConfigError
 from scsampler.features.extractor import evenly_spaced
+from scsampler.files import digest
 from scsampler.models.registry import create_model
 from scsampler.models.weights import load_weights
 
@@ -62,9 +62,75 @@ def prepare(feature: str, x: torch.Tensor) -> torch.Tensor:
     raise ConfigError(f"unknown sampler feature {feature!r}")
 
 
+def feature_scores(packed: dict[str, torch.Tensor], num_clips: int, wanted: torch.Tensor, feature: str, rows_fn,
+                   frames_per_clip: int = 0) -> torch.Tensor:
+    """``(L,)`` per-clip scores of one feature: ``rows_fn`` maps the feature's rows (a visual
+    feature's frames, ``(N, ...)``; the audio's log-mel windows, one per clip) to ``(N,)`` scores,
+    and a clip's score is the mean over its rows (at most ``frames_per_clip`` of them, evenly
+    spread; 0 = all). Clips not ``wanted`` (a bool mask ``(L,)``) or without a row get ``nan``."""
+    s = torch.full((num_clips,), float("nan"))
+    if feature == "audio":
+        if "audio" not in packed:
+            return s
+        rows = packed["clip_index"].long()
+        keep = wanted[rows] & (packed["audio_coverage"] > 0)
+        s[rows[keep]] = rows_fn(packed["audio"][keep])
+        return s
+    key, clip_key = PACKED[feature]
+    if key not in packed or packed[key].shape[0] == 0:
+        return s
+    owner = packed[clip_key].long()
+    rows = choose_rows(owner, wanted, frames_per_clip)
+    v = rows_fn(packed[key][rows])
+    total = torch.zeros(num_clips).index_add_(0, owner[rows], v)
+    count = torch.zeros(num_clips).index_add_(0, owner[rows], torch.ones_like(v))
+    return torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, float("nan")))
+
+
+def choose_rows(owner: torch.Tensor, wanted: torch.Tensor, frames_per_clip: int = 0) -> torch.Tensor:
+    """Rows of the wanted clips (``owner``: the clip of each row); at most ``frames_per_clip`` of
+    each clip, evenly spread (0 = all)."""
+    rows = torch.nonzero(wanted[owner]).flatten()
+    if frames_per_clip <= 0 or len(rows) == 0:
+        return rows
+    picked = []
+    for c in torch.unique_consecutive(owner[rows]):
+        r = rows[owner[rows] == c]
+        picked.append(r[evenly_spaced(len(r), frames_per_clip)])
+    return torch.cat(picked)
+
+
+def wanted_mask(num_clips: int, clips: torch.Tensor | None) -> torch.Tensor:
+    """``(L,)`` bool: the clips to score (all when ``clips`` is None)."""
+    if clips is None:
+        return torch.ones(num_clips, dtype=torch.bool)
+    wanted = torch.zeros(num_clips, dtype=torch.bool)
+    wanted[torch.as_tensor(clips, dtype=torch.long)] = True
+    return wanted
+
+
+def rows_per_clip(features, packed: dict[str, torch.Tensor], num_clips: int, frames_per_clip: int = 0) -> dict[str, float]:
+    """Evaluations per clip of each feature, over the video's clips: the audio's share of clips
+    with sound, a visual feature's frames per clip (at most ``frames_per_clip``). Times the FLOPs of
+    one evaluation, the cost of scoring a clip."""
+    n = num_clips
+    rows = {}
+    for feature in features:
+        if feature == "audio":
+            rows[feature] = float((packed.get("audio_coverage", torch.zeros(n)) > 0).float().mean()) if n else 0.0
+        else:
+            owner = packed.get(PACKED[feature][1], torch.zeros(0, dtype=torch.int32)).long()
+            per = torch.bincount(owner, minlength=n).float() if len(owner) else torch.zeros(n)
+            if frames_per_clip > 0:
+                per = per.clamp(max=frames_per_clip)
+            rows[feature] = float(per.mean()) if n else 0.0
+    return rows
+
+
 @dataclass
 class Sampler:
-    """A loaded sampler: ``score(packed, num_clips) -> (L,)`` saliency (``nan`` = not scored)."""
+    """A loaded sampler: ``score(packed, num_clips) -> (L,)`` saliency (``nan`` = not scored).
+    A :class:`scsampler.selectors.base.Scorer`."""
 
     name: str
     modality: str                       # "visual", "audio" or "audio-visual" (jointly trained)
@@ -74,10 +140,16 @@ class Sampler:
     config: dict = field(default_factory=dict)
     key: str = ""
     batch_size: int = 256
+    _flops: dict[str, int] | None = field(default=None, repr=False)
 
     @property
     def features(self) -> tuple[str, ...]:
         return tuple(self.nets)
+
+    @property
+    def extractor(self) -> dict:
+        """The cheap-pass settings the sampler was trained on (features aside)."""
+        return {k: v for k, v in self.config.get("extractor", {}).items() if k != "features"}
 
     @torch.inference_mode()
     def _rows(self, feature: str, x: torch.Tensor) -> torch.Tensor:
@@ -88,32 +160,12 @@ class Sampler:
     def score(self, packed: dict[str, torch.Tensor], num_clips: int, clips: torch.Tensor | None = None) -> torch.Tensor:
         """Saliency of the clips of one video from its packed features. ``clips`` (clip indices)
         restricts the work to those clips (stride); the others get ``nan``."""
-        wanted = torch.ones(num_clips, dtype=torch.bool) if clips is None else torch.zeros(num_clips, dtype=torch.bool)
-        if clips is not None:
-            wanted[torch.as_tensor(clips, dtype=torch.long)] = True
-        per_feature = []
-        for feature in self.nets:
-            if feature == "audio":
-                if "audio" not in packed:
-                    per_feature.append(torch.full((num_clips,), float("nan")))
-                    continue
-                rows = packed["clip_index"].long()
-                keep = wanted[rows] & (packed["audio_coverage"] > 0)
-                s = torch.full((num_clips,), float("nan"))
-                s[rows[keep]] = self._rows("audio", packed["audio"][keep])
-                per_feature.append(s)
-                continue
-            key, clip_key = PACKED[feature]
-            if key not in packed or packed[key].shape[0] == 0:
-                per_feature.append(torch.full((num_clips,), float("nan")))
-                continue
-            owner = packed[clip_key].long()
-            rows = self._choose_rows(owner, wanted)
-            s = self._rows(feature, packed[key][rows])
-            total = torch.zeros(num_clips).index_add_(0, owner[rows], s)
-            count = torch.zeros(num_clips).index_add_(0, owner[rows], torch.ones_like(s))
-            per_feature.append(torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, float("nan"))))
-        stacked = torch.stack(per_feature)
+        wanted = wanted_mask(num_clips, clips)
+        stacked = torch.stack([
+            feature_scores(packed, num_clips, wanted, feature, lambda x, f=feature: self._rows(f, x),
+                           0 if feature == "audio" else self.frames_per_clip)
+            for feature in self.nets
+        ])
         if self.modality == "audio-visual":
             # AV-joint-training: the mean of the visual score (over its features) and the audio score.
             names = list(self.nets)
@@ -122,36 +174,25 @@ class Sampler:
             return torch.stack([visual, audio]).nanmean(dim=0)
         return stacked.nanmean(dim=0)
 
-    def _choose_rows(self, owner: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
-        """Rows of the wanted clips; at most ``frames_per_clip`` of each, evenly spread."""
-        rows = torch.nonzero(wanted[owner]).flatten()
-        if self.frames_per_clip <= 0 or len(rows) == 0:
-            return rows
-        picked = []
-        for c in torch.unique_consecutive(owner[rows]):
-            r = rows[owner[rows] == c]
-            picked.append(r[evenly_spaced(len(r), self.frames_per_clip)])
-        return torch.cat(picked)
-
     def flops_per_row(self) -> dict[str, int]:
         """FLOPs of one network evaluation (one frame, or one clip's log-mel) per feature."""
-        from torch.utils.flop_counter import FlopCounterMode
+        if self._flops is None:
+            from torch.utils.flop_counter import FlopCounterMode
 
-        shapes = self.config.get("input_shapes", {})
-        out = {}
-        for feature, net in self.nets.items():
-            x = torch.zeros(1, *shapes[feature])
-            with FlopCounterMode(display=False) as counter, torch.inference_mode():
-                net(x)
-            out[feature] = counter.get_total_flops()
-        return out
+            shapes = self.config.get("input_shapes", {})
+            out = {}
+            for feature, net in self.nets.items():
+                x = torch.zeros(1, *shapes[feature])
+                with FlopCounterMode(display=False) as counter, torch.inference_mode():
+                    net(x)
+                out[feature] = counter.get_total_flops()
+            self._flops = out
+        return dict(self._flops)
 
 
 def sampler_key(run: Path) -> str:
-    h = hashlib.blake2b(digest_size=8)
-    for p in sorted(run.glob("nets/*.safetensors")) + [run / "config.json"]:
-        h.update(p.read_bytes())
-    return h.hexdigest()
+    """The identity of a sampler run, for caches: the digest of its weights files and its config.json."""
+    return digest(*sorted(run.glob("nets/*.safetensors")), run / "config.json")
 
 
 def load_sampler(run: str | os.PathLike, *, frames_per_clip: int | None = None) -> Sampler:

@@ -1,6 +1,13 @@
-"""Clip selection strategies (pure functions; see :mod:`scsampler.selectors.ranking`) and the
-audio-visual combinations of two samplers' scores (:mod:`scsampler.selectors.combine`)."""
+"""Selectors: what picks K clips of a video (:mod:`scsampler.selectors.base`), loaded by name or from
+a run directory with :func:`load_selector`. Underneath, the pure ranking strategies
+(:mod:`scsampler.selectors.ranking`) and the audio-visual combinations (:mod:`scsampler.selectors.combine`).
 
+The built-in selectors register themselves when their modules are imported here: the baselines,
+SCSampler's samplers and combinations, and the training-free energy selectors.
+"""
+
+from scsampler.selectors import baselines, energy, scoring  # noqa: F401  (registration)
+from scsampler.selectors.base import CannotScore, Choice, ClipSelector, Needs, Scorer, Scores, VideoView
 from scsampler.selectors.combine import (
     av_convex_list,
     av_convex_score,
@@ -25,26 +32,13 @@ from scsampler.selectors.ranking import (
     select_topk,
     select_uniform,
 )
+from scsampler.selectors.registry import SELECTORS, get_spec, list_selectors, load_selector, register_selector, selector_help
 
 __all__ = [
-    "av_convex_list",
-    "av_convex_score",
-    "av_intersect_list",
-    "av_union_list",
-    "select_strided",
-    "strided",
-    "STRATEGIES",
-    "fit_position_prior",
-    "get_strategy",
-    "list_strategies",
-    "register_strategy",
-    "select_center",
-    "select_dense",
-    "select_empirical",
-    "select_end",
-    "select_front",
-    "select_oracle",
-    "select_random",
-    "select_topk",
-    "select_uniform",
+    "CannotScore", "Choice", "ClipSelector", "Needs", "Scorer", "Scores", "VideoView",
+    "SELECTORS", "get_spec", "list_selectors", "load_selector", "register_selector", "selector_help",
+    "av_convex_list", "av_convex_score", "av_intersect_list", "av_union_list", "select_strided", "strided",
+    "STRATEGIES", "fit_position_prior", "get_strategy", "list_strategies", "register_strategy",
+    "select_center", "select_dense", "select_empirical", "select_end", "select_front", "select_oracle",
+    "select_random", "select_topk", "select_uniform",
 ]

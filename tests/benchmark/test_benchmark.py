@@ -7,18 +7,23 @@ import torch
 from scsampler.data.manifest import read_manifest
 from scsampler.errors import ConfigError
 from scsampler.runtime import dense as dense_module
-from scsampler.benchmark.run import BASELINES, BenchmarkConfig, run_benchmark, run_pipeline
+from scsampler.benchmark.run import BenchmarkConfig, run_benchmark
 from scsampler.runtime.classifier import load_classifier
 from scsampler.runtime.dense import dense_scores
 from scsampler.benchmark.metrics import aggregate, salient_overlap
 from scsampler.io.video import probe
-from scsampler.selectors import get_strategy
+from scsampler.pipeline.video import run_video
+from scsampler.selectors import SELECTORS, get_strategy, load_selector
+
+BASELINES = tuple(n for n, spec in SELECTORS.items() if not spec.samplers and "stride" not in spec.options)
+AV_STRATEGIES = tuple(n for n, spec in SELECTORS.items() if set(spec.samplers) == {"visual", "audio"})
 
 
 @pytest.fixture(scope="module")
 def bench(tiny_data, tiny_classifier, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    config = BenchmarkConfig(data=str(tiny_data), classifier=str(tiny_classifier), out=str(out), ks=(1, 2, 5), timing_videos=2, timing_k=2)
+    config = BenchmarkConfig(data=str(tiny_data), classifier=str(tiny_classifier), out=str(out), ks=(1, 2, 5), timing_videos=2, timing_k=2,
+                             strategies=BASELINES)
     return run_benchmark(config, progress=False), out
 
 
@@ -58,8 +63,8 @@ def test_accuracy_from_dense_scores_equals_classifying_only_the_chosen_clips(tin
     chosen = get_strategy("uniform")(len(probs), 3)
     direct = clf.classify_clips(entry.path, chosen.tolist())
     assert torch.allclose(direct, probs[chosen], atol=1e-5)
-    r = run_pipeline("uniform", 3, clf, entry, 0, generator=None, prior=None)
-    assert r["prediction"] == int(aggregate(probs, chosen).argmax())
+    r = run_video(entry.path, clf, load_selector("uniform"), 3)
+    assert torch.allclose(r.probs, aggregate(probs, chosen), atol=1e-5) and r.clips_decoded == 3
 
 
 def test_dense_scores_are_cached(tiny_data, tiny_classifier, tmp_path, monkeypatch):
@@ -84,7 +89,7 @@ def test_salient_overlap():
 
 
 def test_samplers_and_their_combinations_are_benchmarked(tiny_data, tiny_classifier, tiny_samplers, tmp_path):
-    from scsampler.pipeline.video import AV_STRATEGIES, Selection, choose
+    from scsampler.benchmark.scores import CachedScores, CachedVideo
     from scsampler.runtime.sampler import load_sampler
 
     config = BenchmarkConfig(
@@ -120,7 +125,9 @@ def test_samplers_and_their_combinations_are_benchmarked(tiny_data, tiny_classif
     for e in test:
         packed = fc.load(content_hash(e.path))
         probs = dense[e.video_id].probs
-        idx = choose(Selection(strategy="visual", k=3), len(probs), {"visual": visual.score(packed, len(probs))})
+        view = CachedVideo(e.video_id, probs, label=None, generator=None,
+                           scores={visual.key: {e.video_id: CachedScores(visual.score(packed, len(probs)), {})}})
+        idx = load_selector("visual", samplers={"visual": visual}).select(view, 3).indices
         correct.append(int(aggregate(probs, idx).argmax()) == index[e.label])
     assert v1["top1"] == pytest.approx(sum(correct) / len(correct))
     # Timing: the baselines once, the sampler strategies at each timing stride.

@@ -1,11 +1,8 @@
 import subprocess
 import sys
 
-from scsampler.cli import benchmark as cli_benchmark
-from scsampler.cli import predict as cli_predict
 from scsampler.cli import train_classifier as cli_train
 from scsampler.cli import train_sampler as cli_train_sampler
-from scsampler.benchmark.run import BASELINES
 from scsampler.models import list_models
 
 
@@ -16,13 +13,24 @@ def test_help_lists_every_subcommand():
 
 
 def test_cli_names_match_the_registries():
-    # The CLI keeps its own copies so that `--help` does not import torch.
+    # The CLI keeps its own copies of the model names so that `--help` does not import torch.
     assert set(cli_train.CLASSIFIERS) == set(list_models("classifier"))
-    assert cli_benchmark.BASELINES == BASELINES
     assert set(cli_train_sampler.SAMPLER_ARCHS) == set(list_models("sampler"))
-    from scsampler.pipeline.video import AV_STRATEGIES, POSITIONAL, SAMPLER_STRATEGIES
     from scsampler.runtime.sampler import LOSSES
 
     assert set(cli_train_sampler.LOSSES) == set(LOSSES)
-    assert set(cli_predict.SAMPLER_STRATEGIES) == set(SAMPLER_STRATEGIES + AV_STRATEGIES)
-    assert set(cli_predict.BASELINES) == set(POSITIONAL)
+
+
+def test_the_selector_choices_come_from_the_registry_without_importing_torch_for_help():
+    code = ("import sys; from scsampler.cli.main import build_parser; p = build_parser(); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout.strip()
+    assert out == "False"
+    from scsampler.cli.main import build_parser
+    from scsampler.selectors import list_selectors
+
+    predict = build_parser()._subparsers._group_actions[0].choices["predict"]
+    strategy = next(a for a in predict._actions if a.dest == "strategy")
+    assert list(strategy.choices) == list_selectors(predict=True)
+    assert "oracle" not in strategy.choices and "motion-energy" in strategy.choices
+    assert "audio-energy: top-K by" in " ".join(predict.format_help().split())  # the help is the registry's

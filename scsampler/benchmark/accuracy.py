@@ -1,0 +1,74 @@
+"""Accuracy of every selector from the benchmark's caches: for each selector and K, the video's
+prediction is the mean of the chosen clips' probabilities, read from the dense scores (the
+classifier is deterministic, so this equals classifying just those clips; a test checks it).
+The selectors run through :class:`scsampler.benchmark.scores.CachedVideo`, the same selector code
+as on a file."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from scsampler.benchmark.metrics import aggregate, kind_shares, salient_overlap, topk_correct
+from scsampler.benchmark.scores import CachedScores, CachedVideo
+from scsampler.runtime.dense import DenseResult
+from scsampler.selectors.base import CannotScore, ClipSelector
+
+
+def evaluate_selector(selector: ClipSelector, *, ks, test, dense: dict[str, DenseResult], labels: dict[str, int],
+                      segments: dict, kinds: list[str], scores: dict[str, dict[str, CachedScores]], clip_s: float,
+                      gflops_clip: float, trials: int = 1, seed: int = 0) -> list[dict]:
+    """One row per K (one row for a selector that ignores K): top-1/top-5, clips classified, the
+    selector's and the classifier's GFLOPs per video, and where the chosen clips lie (the share in
+    salient segments, and in each segment kind). Videos the selector cannot score are left out of
+    its rows (``videos`` counts the rest)."""
+    rows = []
+    scoring = bool(selector.scorers)
+    trials = trials if selector.stochastic else 1
+    for k in (ks if selector.takes_k else [0]):
+        top1, top5, clips, overlap, cheap, by_kind = [], [], [], [], [], []
+        for trial in range(trials):
+            gen = torch.Generator().manual_seed(seed * 1000 + trial)
+            for entry in test:
+                probs = dense[entry.video_id].probs
+                if any(entry.video_id not in scores.get(s.key, {}) for s in selector.scorers.values()):
+                    continue  # a scorer could not read this video (its error is recorded)
+                view = CachedVideo(entry.video_id, probs, label=labels[entry.video_id], generator=gen, scores=scores)
+                try:
+                    choice = selector.select(view, k)
+                except CannotScore:
+                    continue  # nothing to rank by (an audio sampler on a video without audio): not a row of guesses
+                idx = choice.indices
+                label = labels[entry.video_id]
+                video = aggregate(probs, idx)
+                top1.append(topk_correct(video, label, 1))
+                top5.append(topk_correct(video, label, 5))
+                clips.append(len(idx))
+                cheap.append(choice.gflops)
+                if entry.video_id in segments:
+                    segs = segments[entry.video_id]["segments"]
+                    overlap.append(salient_overlap(idx, clip_s, segs))
+                    by_kind.append(kind_shares(idx, clip_s, segs, kinds))
+        if not top1:
+            continue
+        per_trial = np.array(top1, dtype=float).reshape(trials, -1).mean(axis=1)
+        row = {
+            "strategy": selector.name,
+            "k": k if selector.takes_k else None,
+        }
+        if scoring:
+            row.update(stride=getattr(selector, "stride", 1), k_prime=selector.settings.get("k_prime"))
+        row.update({
+            "top1": float(np.mean(top1)),
+            "top1_std_over_trials": float(per_trial.std()) if trials > 1 else None,
+            "top5": float(np.mean(top5)),
+            "clips_per_video": float(np.mean(clips)),
+            "classifier_gflops_per_video": float(np.mean(clips)) * gflops_clip,
+            "cheap_gflops_per_video": float(np.mean(cheap)),
+            "salient_fraction_of_chosen": float(np.mean(overlap)) if overlap else None,
+            "chosen_by_kind": {kind: float(np.mean([b[kind] for b in by_kind])) for kind in kinds} if by_kind else None,
+        })
+        if scoring:
+            row["videos"] = len(top1) // trials
+        rows.append(row)
+    return rows

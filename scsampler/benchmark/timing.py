@@ -1,0 +1,72 @@
+"""Wall time: every selector on a few test videos through the one per-video path
+(:func:`scsampler.pipeline.video.run_video`, what ``scsampler predict`` runs), every stage and
+decoded frame counted. Nothing precomputed is used."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from scsampler.errors import ScsamplerError
+from scsampler.pipeline.video import run_video
+from scsampler.runtime.classifier import ClipClassifier
+from scsampler.selectors.base import ClipSelector
+
+log = logging.getLogger(__name__)
+
+STAGES = ("cheap", "sampler", "selection", "decode", "classify")
+
+
+def time_selectors(selectors: list[tuple[ClipSelector, int]], classifier: ClipClassifier, videos, *, k: int, seed: int = 0,
+                   errors: dict[str, str] | None = None) -> list[dict]:
+    """Each ``(selector, stride)`` at ``k`` as a user runs it, on ``videos``: per-video wall time of
+    each stage, the frames actually decoded and the selector's GFLOPs. Selectors take turns on each
+    video, so a change in the machine's load affects them alike; the first video is run once untimed
+    to warm up the decoder and the convolution kernels. A video a selector fails on is left out of
+    its row and recorded in ``errors``."""
+    if not videos:
+        return []  # no timing videos: accuracy only
+    index = {c: i for i, c in enumerate(classifier.classes)}
+    totals = {i: {**dict.fromkeys(STAGES, 0.0), "frames": 0, "clips": 0, "gflops": 0.0, "videos": 0} for i in range(len(selectors))}
+    gens = {i: torch.Generator().manual_seed(seed) for i in range(len(selectors))}
+    for n, entry in enumerate([videos[0]] + list(videos)):
+        for i, (selector, _) in enumerate(selectors):
+            try:
+                res = run_video(entry.path, classifier, selector, k, generator=gens[i], video_id=entry.video_id,
+                                label=index.get(entry.label))
+            except ScsamplerError as err:
+                if errors is not None and n > 0:
+                    errors[f"{entry.video_id} ({selector.name})"] = str(err)
+                log.warning("timing %s on %s: %s", selector.name, entry.video_id, err)
+                continue
+            if n == 0:
+                continue  # warm-up
+            t = totals[i]
+            for key, v in res.seconds.items():
+                t[key] += v
+            t["frames"] += res.frames_decoded
+            t["clips"] += res.clips_decoded
+            t["gflops"] += res.selector_gflops
+            t["videos"] += 1
+    rows = []
+    for i, (selector, stride) in enumerate(selectors):
+        t = totals[i]
+        m = max(t["videos"], 1)
+        per_video = {key: t[key] / m for key in STAGES}
+        total = sum(per_video.values())
+        scoring = bool(selector.scorers)
+        rows.append({
+            "strategy": selector.name,
+            "k": k if selector.takes_k else None,
+            "stride": stride,
+            "videos": t["videos"],
+            "seconds_per_video": per_video,
+            "total_seconds_per_video": total,
+            # The cost target: the cheap pass and the scorers, as a share of the pipeline.
+            "cheap_share": (per_video["cheap"] + per_video["sampler"]) / total if total > 0 and scoring else None,
+            "frames_decoded_per_video": t["frames"] / m,
+            "clips_decoded_per_video": t["clips"] / m,
+            "selector_gflops_per_video": t["gflops"] / m,
+        })
+    return rows
