@@ -16,10 +16,8 @@ cached too (``status: "error"``) so a batch does not retry a file whose bytes ha
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,41 +26,19 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from scsampler.features.extractor import ClipFeatures, ExtractorConfig
+from scsampler.files import atomic_path, atomic_write_json, digest
 
 # Bump when the meaning of stored features changes, so old caches are not mixed with new ones.
 FEATURE_FORMAT = 1
 
 
-def content_hash(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def content_hash(path: str | os.PathLike) -> str:
+    """Deprecated alias of ``scsampler.files.digest(path, size=16)``, the caches' key of a video file."""
+    return digest(path, size=16)
 
 
 def settings_key(config: ExtractorConfig) -> str:
-    blob = json.dumps({"format": FEATURE_FORMAT, **config.to_json()}, sort_keys=True)
-    return hashlib.blake2b(blob.encode(), digest_size=8).hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+    return digest(json.dumps({"format": FEATURE_FORMAT, **config.to_json()}, sort_keys=True).encode())
 
 
 class FeatureCache:
@@ -114,15 +90,8 @@ class FeatureCache:
     def _write_shard(self, shard_dir: Path, k: int, clips: list[ClipFeatures]) -> str:
         name = f"{k:05d}.safetensors"
         tensors = pack_clips(clips)
-        fd, tmp = tempfile.mkstemp(dir=shard_dir, prefix=f".{name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp)
-            os.replace(tmp, shard_dir / name)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_path(shard_dir / name) as tmp:
+            save_file(tensors, str(tmp))
         return f"{shard_dir.name}/{name}"
 
     def load(self, digest: str, keys: set[str] | None = None) -> dict[str, torch.Tensor]:

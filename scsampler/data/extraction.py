@@ -11,10 +11,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from scsampler.data.cache import FeatureCache, atomic_write_json, content_hash
+from scsampler.data.cache import FeatureCache
 from scsampler.data.manifest import ManifestEntry, read_manifest
 from scsampler.errors import ScsamplerError, VideoError
 from scsampler.features.extractor import ExtractorConfig, extract_clip_features
+from scsampler.files import atomic_write_json, digest
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +59,19 @@ def extract_one(entry: ManifestEntry, cache: FeatureCache, *, retry_failed: bool
             raise VideoError(entry.video_id, "is a directory, not a video file")
         if not os.path.exists(path):
             raise VideoError(entry.video_id, "no such file")
-        digest = content_hash(path)
+        key = digest(path, size=16)
     except OSError as err:
         return "failed", f"{entry.video_id}: {err.strerror or err}"
     except VideoError as err:
         return "failed", str(err)
-    known = cache.lookup(digest)
+    known = cache.lookup(key)
     if known is not None and (known["status"] == "ok" or not retry_failed):
         return ("skipped", None) if known["status"] == "ok" else ("failed", known["error"])
     try:
         stream = extract_clip_features(path, cache.config, video_id=entry.video_id)
         t0 = time.perf_counter()
         cache.write(
-            digest,
+            key,
             entry.video_id,
             stream,
             lambda: {"label": entry.label, "split": entry.split, "seconds": time.perf_counter() - t0, **stream.meta.to_json()},
@@ -84,7 +85,7 @@ def extract_one(entry: ManifestEntry, cache: FeatureCache, *, retry_failed: bool
         # A decoder state we did not foresee: record it for this video and let the batch go on.
         log.debug("unexpected failure on %s", path, exc_info=True)
         error = f"{entry.video_id}: {type(err).__name__}: {' '.join(str(err).split())}"
-    cache.put_error(digest, entry.video_id, error)
+    cache.put_error(key, entry.video_id, error)
     return "failed", error
 
 

@@ -9,7 +9,6 @@ files again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -26,10 +25,12 @@ from tqdm import tqdm
 from scsampler.data.classes import dataset_paths, read_classes, write_classes
 from scsampler.data.manifest import ManifestEntry, read_manifest
 from scsampler.errors import ConfigError
+from scsampler.files import atomic_path, atomic_write_json, digest
 from scsampler.io.decode import decode_intervals
 from scsampler.io.video import probe
 from scsampler.models.classifier import ClipTransform
 from scsampler.models.registry import check_device, create_model, list_models
+from scsampler.engine.loop import Step, train
 from scsampler.engine.runs import is_finished_run, run_identity
 from scsampler.models.weights import load_weights, save_checkpoint
 
@@ -68,7 +69,7 @@ def sample_segments(entries: list[ManifestEntry], n: int, length_s: float, seed:
     length = Fraction(length_s).limit_denominator(1000)
     for entry in entries:
         duration = Fraction(entry.duration_s).limit_denominator(1000) if entry.duration_s else probe(entry.path).duration
-        rng = np.random.default_rng([seed, int(hashlib.blake2b(entry.video_id.encode(), digest_size=4).hexdigest(), 16)])
+        rng = np.random.default_rng([seed, int(digest(entry.video_id.encode(), size=4), 16)])
         room = duration - length
         if room <= 0:
             out.append([(Fraction(0), duration)])
@@ -85,31 +86,28 @@ def decode_segments(
     """All segments' frames, ``(S, 3, F, H, W)`` uint8 with ``F = segment_s * fps``, and labels ``(S,)``.
     Cached in the run directory by a key of the inputs and settings."""
     n_frames = int(round(config.segment_s * config.fps))
-    key = hashlib.blake2b(
-        json.dumps([[e.video_id, y, [(str(a), str(b)) for a, b in s]] for e, y, s in zip(entries, label_indices, segments)]
-                   + [n_frames, list(config.resize)]).encode(),
-        digest_size=8,
-    ).hexdigest()
+    key = digest(json.dumps([[e.video_id, y, [(str(a), str(b)) for a, b in s]] for e, y, s in zip(entries, label_indices, segments)]
+                            + [n_frames, list(config.resize)]).encode())
     frames_path, labels_path = run / f"segments-{key}.npy", run / f"segment-labels-{key}.npy"
     if frames_path.exists() and labels_path.exists():
         log.info("reusing decoded training segments %s", frames_path.name)
         return np.load(frames_path, mmap_mode="r"), np.load(labels_path)
     total = sum(len(s) for s in segments)
     h, w = config.resize
-    tmp = run / f".segments-{key}.npy.tmp"
-    frames = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(total, 3, n_frames, h, w))
     labels = np.zeros(total, dtype=np.int64)
-    k = 0
-    jobs = list(zip(entries, label_indices, segments))
-    for entry, y, segs in tqdm(jobs, desc="decode segments", unit="video", disable=not progress):
-        clips = decode_intervals(entry.path, segs, num_frames=n_frames, size=(h, w))
-        frames[k : k + len(segs)] = clips.numpy()
-        labels[k : k + len(segs)] = y
-        k += len(segs)
-    frames.flush()
-    del frames
-    tmp.rename(frames_path)
-    np.save(labels_path, labels)
+    with atomic_path(frames_path) as tmp:
+        frames = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(total, 3, n_frames, h, w))
+        k = 0
+        jobs = list(zip(entries, label_indices, segments))
+        for entry, y, segs in tqdm(jobs, desc="decode segments", unit="video", disable=not progress):
+            clips = decode_intervals(entry.path, segs, num_frames=n_frames, size=(h, w))
+            frames[k : k + len(segs)] = clips.numpy()
+            labels[k : k + len(segs)] = y
+            k += len(segs)
+        frames.flush()
+        del frames
+    with atomic_path(labels_path) as tmp:
+        np.save(tmp, labels)
     return np.load(frames_path, mmap_mode="r"), labels
 
 
@@ -127,24 +125,23 @@ def clip_batch(segments: np.ndarray, idx: np.ndarray, config: ClassifierTrainCon
     return torch.from_numpy(out)
 
 
-def train_one_epoch(model, segments, labels, config, transform, optimizer, scheduler, rng, gen) -> dict:
-    model.train()
-    order = rng.permutation(len(labels))
-    total_loss, correct, seen = 0.0, 0, 0
-    for b in range(0, len(order), config.batch_size):
-        idx = np.sort(order[b : b + config.batch_size])  # sorted: sequential reads of the memmap
+def clip_steps(model, segments, labels, config, transform, rng, gen):
+    """``batches`` and ``step`` for :func:`scsampler.engine.loop.train`: every epoch, the segments in a
+    random order, ``batch_size`` at a time; a step draws one random clip of each, transforms it
+    (random crop and flip from ``gen``) and scores it with cross-entropy."""
+
+    def batches(epoch: int):
+        order = rng.permutation(len(labels))
+        for b in range(0, len(order), config.batch_size):
+            yield np.sort(order[b : b + config.batch_size])  # sorted: sequential reads of the memmap
+
+    def step(idx: np.ndarray) -> Step:
         x = transform(clip_batch(segments, idx, config, rng).to(config.device), train=True, generator=gen)
         y = torch.from_numpy(labels[idx]).to(config.device)
         logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        total_loss += loss.item() * len(idx)
-        correct += (logits.argmax(1) == y).sum().item()
-        seen += len(idx)
-    return {"loss": total_loss / seen, "clip_accuracy": correct / seen}
+        return Step(F.cross_entropy(logits, y), len(idx), {"clip_accuracy": (logits.argmax(1) == y).sum().item()})
+
+    return batches, step
 
 
 def fit(config: ClassifierTrainConfig, *, progress: bool = True, reuse: bool = True) -> Path:
@@ -184,18 +181,9 @@ def fit(config: ClassifierTrainConfig, *, progress: bool = True, reuse: bool = T
         load_weights(model, config.pretrained)
     model.to(check_device(config.device))
     transform = config.transform()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps = config.epochs * math.ceil(len(labels) / config.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=steps, pct_start=0.15)
-    curve = []
-    bar = tqdm(range(config.epochs), desc=f"train {config.model}", unit="epoch", disable=not progress)
-    for epoch in bar:
-        t = time.perf_counter()
-        stats = train_one_epoch(model, frames, labels, config, transform, optimizer, scheduler, rng, gen)
-        stats.update(epoch=epoch + 1, seconds=time.perf_counter() - t)
-        curve.append(stats)
-        log.info("epoch %d: loss %.3f, clip accuracy %.3f (%.0f s)", epoch + 1, stats["loss"], stats["clip_accuracy"], stats["seconds"])
-        bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['clip_accuracy']:.2f}")
+    batches, step = clip_steps(model, frames, labels, config, transform, rng, gen)
+    curve = train(model, batches, step, epochs=config.epochs, steps_per_epoch=math.ceil(len(labels) / config.batch_size),
+                  lr=config.lr, weight_decay=config.weight_decay, desc=f"train {config.model}", progress=progress)
     saved = {
         "model": config.model,
         "model_kwargs": model_kwargs,
@@ -206,10 +194,10 @@ def fit(config: ClassifierTrainConfig, *, progress: bool = True, reuse: bool = T
         "identity": _identity(config),
         "seconds": {"decode_segments": decode_s, "train": sum(c["seconds"] for c in curve)},
     }
-    save_checkpoint(run, model, saved)
     write_classes(run / "classes.txt", classes)
-    (run / "curve.json").write_text(json.dumps(curve, indent=1) + "\n")
+    atomic_write_json(run / "curve.json", curve, sort_keys=False)
     plot_curve(curve, run / "curve.png")
+    save_checkpoint(run, model, saved)  # config.json last: it marks the run finished
     return run
 
 
@@ -242,5 +230,6 @@ def plot_curve(curve: list[dict], path: Path) -> None:
     ax2.set_ylabel("clip accuracy (train)")
     ax2.set_ylim(0, 1)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)

@@ -7,15 +7,12 @@ labels it uses, the weights it starts from). It is stored in the run's ``config.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict
 from pathlib import Path
 
-
-def file_digest(path: str | os.PathLike) -> str:
-    return hashlib.blake2b(Path(path).read_bytes(), digest_size=8).hexdigest()
+from scsampler.files import digest
 
 
 def run_identity(config, *, drop: tuple[str, ...] = ("out",), files: dict[str, str | os.PathLike] | None = None) -> dict:
@@ -25,7 +22,7 @@ def run_identity(config, *, drop: tuple[str, ...] = ("out",), files: dict[str, s
     for k in drop:
         d.pop(k, None)
     for key, path in (files or {}).items():
-        d[key] = file_digest(path)
+        d[key] = digest(path)
     return d
 
 

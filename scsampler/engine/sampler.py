@@ -28,21 +28,21 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
-from tqdm import tqdm
 
-from scsampler.data.cache import FeatureCache, content_hash
+from scsampler.data.cache import FeatureCache
 from scsampler.data.classes import dataset_paths
 from scsampler.data.extraction import extract_many
+from scsampler.engine.loop import Step, train
 from scsampler.engine.runs import is_finished_run, run_identity
 from scsampler.data.manifest import read_manifest
 from scsampler.errors import ConfigError
+from scsampler.files import atomic_write_json, digest
 from scsampler.runtime.classifier import load_classifier
 from scsampler.runtime.dense import dense_scores
 from scsampler.runtime.sampler import LOSSES, PACKED, VISUAL_FEATURES, packed_keys, prepare, saliency
 from scsampler.features.extractor import ExtractorConfig
 from scsampler.models.registry import create_model, list_models
-from scsampler.models.weights import load_weights
+from scsampler.models.weights import load_weights, save_run
 
 log = logging.getLogger(__name__)
 
@@ -199,65 +199,52 @@ def pair_batches(ts: TrainSet, batch_size: int, rng: np.random.Generator):
 
 
 def train_network(config: SamplerTrainConfig, feature: str, ts: TrainSet, num_classes: int, progress: bool, init: Path | None) -> tuple[torch.nn.Module, list[dict]]:
+    """A network for ``feature`` trained on ``ts`` with ``config``'s loss (in eval mode) and its curve."""
     num_outputs = num_classes if config.loss == "ac" else 1
     net = create_model(config.arch, feature=feature, num_outputs=num_outputs)
     if init is not None:
         load_weights(net, init, skip_mismatched_head=True)
-    params = list(net.parameters())
+    modules, params = [net], None
     if config.freeze_backbone:
         head = _last_linear(net)
         for p in net.parameters():
             p.requires_grad_(False)
         for p in head.parameters():
             p.requires_grad_(True)
-        params = list(head.parameters())
+        modules, params = [], list(head.parameters())
+        net.eval()  # frozen batch-norm statistics too
     rng = np.random.default_rng(config.seed)
     n = len(ts.clip)
     per_epoch = math.ceil(n / config.batch_size) if config.loss != "sal-rank" else math.ceil(n / max(1, config.batch_size // 2))
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=max(1, config.epochs * per_epoch), pct_start=0.15)
-    curve = []
-    for epoch in tqdm(range(config.epochs), desc=f"train {config.modality} sampler ({feature}, {config.loss})", unit="epoch", disable=not progress):
-        net.train()
-        if config.freeze_backbone:
-            net.eval()  # frozen batch-norm statistics too
-        t0 = time.perf_counter()
-        total, seen, correct = 0.0, 0, 0
+
+    def batches(epoch: int):
         if config.loss == "sal-rank":
-            batches = pair_batches(ts, config.batch_size, rng)
-        else:
-            order = torch.from_numpy(rng.permutation(n))
-            batches = (order[b : b + config.batch_size] for b in range(0, n, config.batch_size))
-        for batch in batches:
-            if config.loss == "sal-rank":
-                ri, rj, z = batch
-                out = net(prepare(feature, torch.cat([ts.x[ri], ts.x[rj]])))[:, 0]
-                loss = rank_loss(out[: len(ri)], out[len(ri) :], z, config.margin)
-                correct += int(((out[: len(ri)] - out[len(ri) :]) * z > 0).sum())
-                m = len(ri)
-            else:
-                rows = batch
-                clips = ts.clip[rows]
-                out = net(prepare(feature, ts.x[rows]))
-                if config.loss == "ac":
-                    y = ts.label[clips]
-                    loss = F.cross_entropy(out, y)
-                    correct += int((out.argmax(1) == y).sum())
-                else:
-                    y = ts.salient[clips]
-                    loss = F.binary_cross_entropy_with_logits(out[:, 0], y)
-                    correct += int(((out[:, 0] > 0).float() == y).sum())
-                m = len(rows)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += loss.item() * m
-            seen += m
-        curve.append({"epoch": epoch + 1, "loss": total / max(seen, 1), "accuracy": correct / max(seen, 1),
-                      "seconds": time.perf_counter() - t0})
-        log.info("%s/%s epoch %d: loss %.4f, accuracy %.3f", feature, config.loss, epoch + 1, curve[-1]["loss"], curve[-1]["accuracy"])
+            return pair_batches(ts, config.batch_size, rng)
+        order = torch.from_numpy(rng.permutation(n))
+        return (order[b : b + config.batch_size] for b in range(0, n, config.batch_size))
+
+    curve = train(modules, batches, lambda batch: _sampler_step(config, feature, net, ts, batch), params=params,
+                  epochs=config.epochs, steps_per_epoch=per_epoch, lr=config.lr, weight_decay=config.weight_decay,
+                  desc=f"train {config.modality} sampler ({feature}, {config.loss})", progress=progress)
     return net.eval(), curve
+
+
+def _sampler_step(config: SamplerTrainConfig, feature: str, net: torch.nn.Module, ts: TrainSet, batch) -> Step:
+    """The loss of ``config.loss`` on one batch (rows, or SAL-RANK's pairs ``(rows_i, rows_j, z)``), and
+    the number of correct predictions (pairs ordered right, for SAL-RANK) as ``accuracy``."""
+    if config.loss == "sal-rank":
+        ri, rj, z = batch
+        out = net(prepare(feature, torch.cat([ts.x[ri], ts.x[rj]])))[:, 0]
+        loss = rank_loss(out[: len(ri)], out[len(ri) :], z, config.margin)
+        return Step(loss, len(ri), {"accuracy": int(((out[: len(ri)] - out[len(ri) :]) * z > 0).sum())})
+    clips = ts.clip[batch]
+    out = net(prepare(feature, ts.x[batch]))
+    if config.loss == "ac":
+        y = ts.label[clips]
+        return Step(F.cross_entropy(out, y), len(batch), {"accuracy": int((out.argmax(1) == y).sum())})
+    y = ts.salient[clips]
+    loss = F.binary_cross_entropy_with_logits(out[:, 0], y)
+    return Step(loss, len(batch), {"accuracy": int(((out[:, 0] > 0).float() == y).sum())})
 
 
 def _last_linear(net: torch.nn.Module) -> torch.nn.Module:
@@ -294,7 +281,7 @@ def load_training_videos(config: SamplerTrainConfig, progress: bool, features: t
             continue
         if e.label not in index:
             raise ConfigError(f"{manifest}: label {e.label!r} of {e.video_id} is not one of the classifier's classes")
-        packed = fcache.load(content_hash(e.path), keys=keys)
+        packed = fcache.load(digest(e.path, size=16), keys=keys)
         probs = dense[e.video_id].probs
         if len(packed["clip_index"]) != len(probs):
             errors[e.video_id] = f"{e.video_id}: {len(packed['clip_index'])} clips of features but {len(probs)} of dense scores"
@@ -326,15 +313,13 @@ def fit_sampler(config: SamplerTrainConfig, *, progress: bool = True, reuse: boo
     if not videos:
         raise ConfigError(f"no usable training videos ({len(errors)} failed; first: {next(iter(errors.values()), '')})")
     prepare_s = time.perf_counter() - t0
-    (run / "nets").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(config.seed)
-    curves, shapes = {}, {}
+    nets, curves, shapes = {}, {}, {}
     for feature in config.features:
         ts = build_trainset(config, feature, videos, rng)
         shapes[feature] = list(prepare(feature, ts.x[:1]).shape[1:])
         init = Path(config.init_from) / "nets" / f"{feature}.safetensors" if config.init_from else None
-        net, curves[feature] = train_network(config, feature, ts, len(classes), progress, init)
-        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(run / "nets" / f"{feature}.safetensors"))
+        nets[feature], curves[feature] = train_network(config, feature, ts, len(classes), progress, init)
     saved = {
         "kind": "sampler",
         "modality": config.modality,
@@ -352,9 +337,14 @@ def fit_sampler(config: SamplerTrainConfig, *, progress: bool = True, reuse: boo
         "skipped_videos": errors,
         "seconds": {"prepare": prepare_s, "train": sum(c["seconds"] for cs in curves.values() for c in cs)},
     }
-    (run / "config.json").write_text(json.dumps(saved, indent=1) + "\n")
-    (run / "curve.json").write_text(json.dumps(curves, indent=1) + "\n")
-    return run
+    atomic_write_json(run / "curve.json", curves, sort_keys=False)
+    return save_sampler_run(run, nets, saved)
+
+
+def save_sampler_run(run: str | Path, nets: dict[str, torch.nn.Module | str | Path], config: dict) -> Path:
+    """A sampler run directory: ``nets/<feature>.safetensors`` per network (a module, or a weights file
+    to copy) and ``config.json``, written last and atomically (:func:`scsampler.models.weights.save_run`)."""
+    return save_run(run, {f"nets/{feature}.safetensors": net for feature, net in nets.items()}, config)
 
 
 @dataclass
@@ -421,41 +411,29 @@ def fit_joint_sampler(config: JointTrainConfig, *, progress: bool = True) -> Pat
         vis = torch.stack([nets[f](prepare(f, pick(f, cs)))[:, 0] for f in visual.features]).mean(dim=0)
         return 0.5 * (vis + nets["audio"](prepare("audio", pick("audio", cs)))[:, 0])
 
-    params = [p for net in nets.values() for p in net.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-4)
     half = max(1, config.batch_size // 2)
-    steps = config.epochs * math.ceil(len(clips) / half)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=max(1, steps), pct_start=0.15)
     target = ref.target.numpy()
-    curve = []
-    for epoch in tqdm(range(config.epochs), desc="joint audio-visual fine-tuning", unit="epoch", disable=not progress):
-        for net in nets.values():
-            net.train()
-        t0, total, seen, correct = time.perf_counter(), 0.0, 0, 0
+
+    def batches(epoch: int):
+        """Pairs of eligible clips of one video whose true-class probabilities differ: (clips_i, clips_j, z)."""
         order = rng.permutation(clips)
         for b in range(0, len(order), half):
             ci = order[b : b + half]
             cj = np.array([by_video[int(video_of[c])][rng.integers(len(by_video[int(video_of[c])]))] for c in ci])
             z = np.sign(target[ci] - target[cj])
             keep = z != 0
-            if not keep.any():
-                continue
-            ci, cj, zt = ci[keep], cj[keep], torch.from_numpy(z[keep]).float()
-            si, sj = score(ci), score(cj)
-            loss = rank_loss(si, sj, zt, config.margin)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += loss.item() * len(ci)
-            seen += len(ci)
-            correct += int(((si - sj) * zt > 0).sum())
-        curve.append({"epoch": epoch + 1, "loss": total / max(seen, 1), "accuracy": correct / max(seen, 1), "seconds": time.perf_counter() - t0})
-        log.info("joint epoch %d: loss %.4f, pair accuracy %.3f", epoch + 1, curve[-1]["loss"], curve[-1]["accuracy"])
-    run = Path(config.out)
-    (run / "nets").mkdir(parents=True, exist_ok=True)
-    for f, net in nets.items():
-        save_file({k: v.contiguous() for k, v in net.eval().state_dict().items()}, str(run / "nets" / f"{f}.safetensors"))
+            if keep.any():
+                yield ci[keep], cj[keep], torch.from_numpy(z[keep]).float()
+
+    def step(batch) -> Step:
+        ci, cj, zt = batch
+        si, sj = score(ci), score(cj)
+        return Step(rank_loss(si, sj, zt, config.margin), len(ci), {"accuracy": int(((si - sj) * zt > 0).sum())})
+
+    curve = train(list(nets.values()), batches, step, epochs=config.epochs, steps_per_epoch=math.ceil(len(clips) / half),
+                  lr=config.lr, weight_decay=1e-4, desc="joint audio-visual fine-tuning", progress=progress)
+    for net in nets.values():
+        net.eval()
     saved = {
         **visual.config,
         "modality": "audio-visual",
@@ -471,36 +449,32 @@ def fit_joint_sampler(config: JointTrainConfig, *, progress: bool = True) -> Pat
     saved.pop("identity", None)
     if visual.config.get("extractor") != audio.config.get("extractor"):
         raise ConfigError("the visual and audio samplers were trained on features extracted with different settings")
-    (run / "config.json").write_text(json.dumps(saved, indent=1) + "\n")
-    (run / "curve.json").write_text(json.dumps(curve, indent=1) + "\n")
-    return run
+    run = Path(config.out)
+    atomic_write_json(run / "curve.json", curve, sort_keys=False)
+    return save_sampler_run(run, nets, saved)
 
 
 def compose_samplers(runs: list[str | Path], out: str | Path) -> Path:
     """One sampler whose clip score averages the features of several single-modality runs (e.g. an
     MD run and an RGB-R run -> MD + RGB-R), as section 3.3.1 combines its networks. The runs must
     share the modality and the loss; the networks are copied, not retrained."""
-    import shutil
-
     configs = [json.loads((Path(r) / "config.json").read_text()) for r in runs]
     first = configs[0]
     for r, c in zip(runs, configs):
         if (c["modality"], c["loss"], c["num_outputs"]) != (first["modality"], first["loss"], first["num_outputs"]):
             raise ConfigError(f"{r}: a {c['modality']} / {c['loss']} sampler cannot be combined with a {first['modality']} / {first['loss']} one")
-    out = Path(out)
-    (out / "nets").mkdir(parents=True, exist_ok=True)
     combined = {**first, "features": [], "arch": {}, "input_shapes": {}, "composed_from": [str(r) for r in runs]}
     combined.pop("identity", None)
+    nets = {}
     for r, c in zip(runs, configs):
         for f in c["features"]:
             if f in combined["features"]:
                 raise ConfigError(f"{r}: feature {f} is already in the combination")
-            shutil.copyfile(Path(r) / "nets" / f"{f}.safetensors", out / "nets" / f"{f}.safetensors")
+            nets[f] = Path(r) / "nets" / f"{f}.safetensors"
             combined["features"].append(f)
             combined["arch"][f] = c["arch"][f]
             combined["input_shapes"][f] = c["input_shapes"][f]
-    (out / "config.json").write_text(json.dumps(combined, indent=1) + "\n")
-    return out
+    return save_sampler_run(out, nets, combined)
 
 
-__all__ = ["JointTrainConfig", "SamplerTrainConfig", "compose_samplers", "fit_joint_sampler", "fit_sampler", "oracle_labels", "rank_loss", "saliency", "default_cache"]
+__all__ = ["JointTrainConfig", "SamplerTrainConfig", "compose_samplers", "fit_joint_sampler", "fit_sampler", "oracle_labels", "rank_loss", "saliency", "save_sampler_run", "default_cache"]

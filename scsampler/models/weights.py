@@ -1,7 +1,9 @@
 """Loading and saving weights without ever unpickling a file a user hands us.
 
-- Our checkpoints: ``<dir>/model.safetensors`` + ``<dir>/config.json`` (the builder's name and its
-  keyword arguments, plus whatever else the trainer records).
+- Our run directories (:func:`save_run`): safetensors weights files + ``config.json``, written last.
+  A classifier's: ``<dir>/model.safetensors`` + ``<dir>/config.json`` (the builder's name and its
+  keyword arguments, plus whatever else the trainer records); a sampler's: ``<dir>/nets/<feature>.safetensors``
+  + ``<dir>/config.json``.
 - Foreign state dicts (e.g. a user's Kinetics-400 torchvision weights): ``.safetensors`` files, or
   ``torch.save`` files read with ``torch.load(weights_only=True)``, which refuses pickled code.
 """
@@ -12,6 +14,8 @@ import json
 import logging
 import os
 import pickle
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -19,6 +23,7 @@ import torch.nn as nn
 from safetensors.torch import load_file, save_file
 
 from scsampler.errors import ConfigError
+from scsampler.files import atomic_path, atomic_write_json
 from scsampler.models.registry import create_model
 
 log = logging.getLogger(__name__)
@@ -70,21 +75,36 @@ def load_weights(model: nn.Module, path: str | os.PathLike, *, skip_mismatched_h
     return missing
 
 
-def save_checkpoint(directory: str | os.PathLike, model: nn.Module, config: dict) -> Path:
-    """``model.safetensors`` + ``config.json`` in ``directory``. ``config["model"]`` must name the
-    registered builder and ``config["model_kwargs"]`` its arguments, so the model can be rebuilt."""
+def save_run(directory: str | os.PathLike, weights: Mapping[str, nn.Module | Mapping[str, torch.Tensor] | os.PathLike], config: dict) -> Path:
+    """Write a run directory: the safetensors files of ``weights``, then ``config.json``; every file atomically.
+
+    ``weights`` maps a file name relative to ``directory`` (``model.safetensors``,
+    ``nets/md.safetensors``) to a module (its state dict is saved), a state dict, or the path of a
+    safetensors file to copy as it is. ``config.json`` (``config`` with sorted keys) is removed first
+    and written last: its presence means every weights file of the run is complete, so a run killed
+    while saving is never taken for a finished one.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").unlink(missing_ok=True)
+    for name, w in weights.items():
+        with atomic_path(directory / name) as tmp:
+            if isinstance(w, (str, os.PathLike)):
+                shutil.copyfile(w, tmp)
+                continue
+            state = w.state_dict() if isinstance(w, nn.Module) else w
+            save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp))
+    atomic_write_json(directory / "config.json", config)
+    return directory
+
+
+def save_checkpoint(directory: str | os.PathLike, model: nn.Module, config: dict) -> Path:
+    """A classifier's run directory: ``model.safetensors`` + ``config.json`` (see :func:`save_run`).
+    ``config["model"]`` must name the registered builder and ``config["model_kwargs"]`` its
+    arguments, so the model can be rebuilt."""
     if "model" not in config:
         raise ValueError("config needs 'model' (a registered builder name)")
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    tmp = directory / ".model.safetensors.tmp"
-    save_file(state, str(tmp))
-    os.replace(tmp, directory / "model.safetensors")
-    tmp = directory / ".config.json.tmp"
-    tmp.write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, directory / "config.json")
-    return directory
+    return save_run(directory, {"model.safetensors": model}, config)
 
 
 def load_checkpoint(directory: str | os.PathLike) -> tuple[nn.Module, dict]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ import torch.nn as nn
 
 from scsampler.data.classes import read_classes
 from scsampler.errors import ConfigError
+from scsampler.files import digest
 from scsampler.io.decode import DecodeStats, decode_clips
 from scsampler.io.grid import ClipGrid
 from scsampler.models.classifier import ClipTransform
@@ -67,13 +67,6 @@ class ClipClassifier:
         return int(counter.get_total_flops())
 
 
-def _file_key(*parts: bytes) -> str:
-    h = hashlib.blake2b(digest_size=8)
-    for p in parts:
-        h.update(p)
-    return h.hexdigest()
-
-
 def load_classifier(checkpoint: str | os.PathLike, *, batch_size: int = 32, device: str = "cpu") -> ClipClassifier:
     """A classifier trained by ``scsampler train-classifier`` (a run directory), on ``device``."""
     checkpoint = Path(checkpoint)
@@ -84,7 +77,7 @@ def load_classifier(checkpoint: str | os.PathLike, *, batch_size: int = 32, devi
         grid=ClipGrid(**config.get("grid", {})),
         classes=list(config["classes"]),
         name=config["model"],
-        key=_file_key((checkpoint / "model.safetensors").read_bytes(), (checkpoint / "config.json").read_bytes()),
+        key=digest(checkpoint / "model.safetensors", checkpoint / "config.json"),
         batch_size=batch_size,
         config=config,
         model=model.to(device),
@@ -110,7 +103,7 @@ def classifier_from_weights(
         missing = load_weights(clf.model, weights, skip_mismatched_head=False)
         if missing:
             raise ConfigError(f"{weights}: no values for {len(missing)} tensors of {arch} (first: {missing[0]})")
-        clf.key = _file_key(clf.key.encode(), Path(weights).read_bytes())
+        clf.key = digest(clf.key.encode(), weights)
     clf.device = check_device(device)
     clf.model.to(clf.device)
     return clf
@@ -129,4 +122,4 @@ def untrained_classifier(
     model = create_model(arch, num_classes=len(classes))
     device = check_device(device)
     return ClipClassifier(model=model.eval().to(device), transform=transform, grid=grid, classes=list(classes), name=arch,
-                          key=_file_key(arch.encode(), str(transform).encode()), batch_size=batch_size, device=device)
+                          key=digest(arch.encode(), str(transform).encode()), batch_size=batch_size, device=device)

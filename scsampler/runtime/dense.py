@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from scsampler.data.cache import content_hash
 from scsampler.data.manifest import ManifestEntry
 from scsampler.errors import ScsamplerError
+from scsampler.files import atomic_path, digest
 from scsampler.runtime.classifier import ClipClassifier
 from scsampler.io.decode import DecodeStats
 from scsampler.io.video import probe
@@ -36,8 +35,8 @@ class DenseResult:
     frames_decoded: int
 
 
-def _path(root: Path, classifier: ClipClassifier, digest: str) -> Path:
-    return root / "dense" / classifier.key / digest[:2] / f"{digest}.safetensors"
+def _path(root: Path, classifier: ClipClassifier, key: str) -> Path:
+    return root / "dense" / classifier.key / key[:2] / f"{key}.safetensors"
 
 
 def score_video(classifier: ClipClassifier, path: str | os.PathLike) -> DenseResult:
@@ -62,11 +61,11 @@ def dense_scores(
     results, errors = {}, {}
     for entry in tqdm(entries, desc=desc, unit="video", disable=not progress):
         try:
-            digest = content_hash(entry.path)
+            key = digest(entry.path, size=16)
         except OSError as err:
             errors[entry.video_id] = f"{entry.video_id}: {err.strerror or err}"
             continue
-        path = _path(root, classifier, digest)
+        path = _path(root, classifier, key)
         if path.exists():
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata() or {}
@@ -78,10 +77,8 @@ def dense_scores(
             errors[entry.video_id] = str(err)
             log.warning("dense scoring failed: %s", err)
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        save_file({"probs": res.probs.contiguous()}, tmp, metadata={"seconds": str(res.seconds), "frames_decoded": str(res.frames_decoded), "video_id": entry.video_id})
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            save_file({"probs": res.probs.contiguous()}, str(tmp),
+                      metadata={"seconds": str(res.seconds), "frames_decoded": str(res.frames_decoded), "video_id": entry.video_id})
         results[entry.video_id] = res
     return results, errors

@@ -55,7 +55,7 @@ def test_a_finished_run_is_reused(tiny_data, tiny_classifier, monkeypatch):
         data=str(tiny_data), out=str(tiny_classifier), model="classifier_tiny", frames=4, resize=(32, 40), crop=(32, 32),
         segments_per_video=6, epochs=6, batch_size=8, lr=5e-3,
     )
-    monkeypatch.setattr(engine, "train_one_epoch", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    monkeypatch.setattr(engine, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
     assert engine.fit(config, progress=False) == tiny_classifier
     changed = engine.ClassifierTrainConfig(**{**config.__dict__, "epochs": 7})
     with __import__("pytest").raises(AssertionError, match="retrained"):
