@@ -208,10 +208,12 @@ def run_video(
         if needs.audio == "required" and not info.has_audio:
             raise CannotScore(f"has no audio stream, and the {selector.name} selector needs one")
         choice = selector.select(view, k)
-        audio_state = str(view.meta.get("audio", ""))
-        if needs.audio == "required" and audio_state.startswith("failed"):
-            raise CannotScore(f"audio stream undecodable ({audio_state.removeprefix('failed: ')}), and the {selector.name} selector needs it")
+        _check_audio(view, selector)
     except CannotScore as err:
+        try:
+            _check_audio(view, selector)  # an undecodable audio stream is the cause to name, where it is one
+        except CannotScore as audio_err:
+            err = audio_err
         if fallback is None:
             raise VideoError(str(path), f"{err} (use --fallback uniform to fall back)") from None
         fallback_note = f"{fallback.name}: {err}"
@@ -273,6 +275,13 @@ def run_video(
         fallback=fallback_note,
         scores={m: [_num(v) for v in s.tolist()] for m, s in choice.scores.items()},
     )
+
+
+def _check_audio(view: FileVideo, selector: ClipSelector) -> None:
+    """Raise :class:`CannotScore` when the selector needs the audio and the cheap pass could not decode it."""
+    state = str(view.meta.get("audio", ""))
+    if selector.needs.audio == "required" and state.startswith("failed"):
+        raise CannotScore(f"audio stream undecodable ({state.removeprefix('failed: ')}), and the {selector.name} selector needs it")
 
 
 def _num(x) -> float | None:

@@ -146,7 +146,7 @@ def predict_one(entry: ManifestEntry, classifier: ClipClassifier, selector: Clip
 
 
 def predict_many(
-    entries: list[ManifestEntry],
+    entries: list[ManifestEntry | str | os.PathLike],
     classifier: ClipClassifier,
     selector: ClipSelector,
     out: str | os.PathLike,
@@ -159,7 +159,11 @@ def predict_many(
     progress: bool = False,
 ) -> PredictSummary:
     """Predict every entry into the JSON-lines file ``out``, resuming what an earlier run of the same
-    settings left there. ``report``: a folder for a picture per video and an ``index.html``."""
+    settings left there. ``entries``: manifest entries, or paths of videos and manifests (``.csv``).
+    ``report``: a folder for a picture per video and an ``index.html``."""
+    from scsampler.data.extraction import expand_inputs
+
+    entries = [x for e in entries for x in ([e] if isinstance(e, ManifestEntry) else expand_inputs([os.fspath(e)]))]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     nested = run_settings(classifier, selector, fallback, seed)
