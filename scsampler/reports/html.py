@@ -11,7 +11,6 @@ rerun can draw the ones an interrupted run did not. The page is self-contained: 
 
 from __future__ import annotations
 
-import hashlib
 import html
 import logging
 import math
@@ -22,6 +21,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from scsampler.errors import ScsamplerError
+from scsampler.files import atomic_path, atomic_write_text, digest
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ THUMB_HEIGHT = 90  # pixels of a decoded thumbnail
 def figure_name(video: str) -> str:
     """A file name for the picture of ``video``: readable, and distinct for equal base names."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(video).name).strip("_")[:60] or "video"
-    return f"{stem}-{hashlib.blake2b(video.encode('utf-8'), digest_size=4).hexdigest()}.png"
+    return f"{stem}-{digest(video.encode('utf-8'), size=4)}.png"
 
 
 def thumbnail_clips(record: dict) -> list[tuple[str, list[int]]]:
@@ -139,9 +139,8 @@ def draw_video(record: dict, path: str | os.PathLike, out: str | os.PathLike) ->
                 ax.set_ylabel("bottom 3", fontsize=8)
 
     fig.suptitle(_title(record) + "".join(f"\n{x}" for x in notes), fontsize=10, ha="left", x=0.01)
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=90)
     return out
 
 
@@ -184,9 +183,7 @@ def write_report(rows: list[tuple[dict, str | os.PathLike]], report: str | os.Pa
         if "error" not in record and not (report / figure_name(record["video"])).exists():
             draw_video_safely(record, path, report)
     page = report / "index.html"
-    tmp = page.with_name(page.name + ".tmp")
-    tmp.write_text(index_html(rows, report), encoding="utf-8")
-    os.replace(tmp, page)
+    atomic_write_text(page, index_html(rows, report))
     return page
 
 

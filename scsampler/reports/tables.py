@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from scsampler.files import atomic_write_text
+
 
 def _pct(x) -> str:
     return "" if x is None else f"{100 * x:.1f}"
@@ -45,6 +47,23 @@ def accuracy_table(results: dict, k: int | None = None, strategies: list[str] | 
         if cheap:
             line += f" {r.get('cheap_gflops_per_video', 0.0):.2f} |"
         lines.append(line + f" {_pct(r['salient_fraction_of_chosen'])} |")
+    return "\n".join(lines)
+
+
+def kinds_table(results: dict, k: int | None = None) -> str:
+    """Where each selector's chosen clips lie: the share of their seconds in each segment kind, with
+    each kind's share of all clips first (what a selector blind to content gets). A selector far above
+    that share on a kind that shows no action has found a cue, not the action."""
+    base = results.get("kind_share_of_clips")
+    rows = [r for r in results["rows"] if r.get("chosen_by_kind") and (k is None or r["k"] in (k, None))]
+    if not base or not rows:
+        return ""
+    kinds = list(base)
+    lines = ["| strategy | K | " + " | ".join(f"{kind} %" for kind in kinds) + " |", "|---|---:|" + "---:|" * len(kinds),
+             "| (all clips) | | " + " | ".join(_pct(base[kind]) for kind in kinds) + " |"]
+    for r in rows:
+        lines.append(f"| {label(r)} | {'all' if r['k'] is None else r['k']} | "
+                     + " | ".join(_pct(r["chosen_by_kind"].get(kind)) for kind in kinds) + " |")
     return "\n".join(lines)
 
 
@@ -143,6 +162,9 @@ def markdown(results: dict, k: int | None = None) -> str:
         accuracy_table(results, k=k),
         "",
     ]
+    kinds = kinds_table(results, k=k)
+    if kinds:
+        parts += ["Where the chosen clips lie, by segment kind (share of their seconds):", "", kinds, ""]
     if results["timing"]:
         parts += [f"Wall time per video, measured on {results['timing'][0]['videos']} test videos as a user runs each strategy "
                   f"(decoding only the chosen clips):", "", timing_table(results), ""]
@@ -205,11 +227,11 @@ def replace_block(doc: Path, name: str, content: str, heading: str) -> None:
         text += f"\n{heading}\n\n{begin}\n{end}\n"
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)
-    doc.write_text(f"{head}{begin}\n{content}\n{end}{tail}")
+    atomic_write_text(doc, f"{head}{begin}\n{content}\n{end}{tail}")
 
 
 def write_report(results: dict, out: Path) -> None:
-    (out / "results.md").write_text(markdown(results))
+    atomic_write_text(out / "results.md", markdown(results))
     plot(results, out)
 
 

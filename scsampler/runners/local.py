@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from scsampler.data.manifest import ManifestEntry
 from scsampler.errors import ConfigError, ScsamplerError, VideoError
+from scsampler.files import atomic_write_text
 from scsampler.reports import html as report_html
 from scsampler.runtime.classifier import ClipClassifier
 from scsampler.pipeline.video import run_video
@@ -88,13 +89,7 @@ def read_results(out: str | os.PathLike) -> tuple[dict[str, dict], int]:
 
 def rewrite_results(out: Path, records: list[dict]) -> None:
     """Replace the results file by ``records``, atomically (a kill leaves the old or the new file)."""
-    tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for rec in records:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, out)
+    atomic_write_text(out, "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records))
 
 
 def _check_settings(out: Path, records: dict[str, dict], settings: dict) -> None:
@@ -238,9 +233,7 @@ def _write_failures(out: Path, records: dict[str, dict]) -> Path | None:
     if not errors:
         path.unlink(missing_ok=True)
         return None
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(e + "\n" for e in errors), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(e + "\n" for e in errors))
     return path
 
 

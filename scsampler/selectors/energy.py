@@ -19,17 +19,42 @@ from scsampler.selectors.scoring import ScoringSelector, rank_by
 from scsampler.selectors.registry import register_selector
 
 
-class MotionEnergy:
-    """Scorer: mean magnitude of the motion relative to each frame's median vector."""
+class ClipStatistic:
+    """A training-free :class:`scsampler.selectors.base.Scorer`: ``rows`` maps one feature's rows
+    (frames of a visual feature, a clip's log-mel) to ``(N,)`` scores, costing about ``ops`` FLOPs
+    per input value."""
 
-    name = "motion-energy"
-    key = "motion-energy-v1"
-    features = ("md",)
+    name = key = feature = ""
+    ops = 0
     frames_per_clip = 0
     extractor: dict = {}
 
     def __init__(self):
-        self._cells = 0
+        self._values = 0          # input values per row, from the last video scored (for the FLOP count)
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return (self.feature,)
+
+    @staticmethod
+    def rows(x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def score(self, packed: dict[str, torch.Tensor], num_clips: int, clips: torch.Tensor | None = None) -> torch.Tensor:
+        x = packed.get(self.feature)
+        if x is not None and len(x):
+            self._values = int(x[0].numel())
+        return feature_scores(packed, num_clips, wanted_mask(num_clips, clips), self.feature, self.rows)
+
+    def flops_per_row(self) -> dict[str, int]:
+        return {self.feature: self.ops * self._values}
+
+
+class MotionEnergy(ClipStatistic):
+    """Mean magnitude of the motion relative to each frame's median vector."""
+
+    name, key, feature = "motion-energy", "motion-energy-v1", "md"
+    ops = 4  # per value (two per cell): subtract the median, square, add, root and mean
 
     @staticmethod
     def rows(md: torch.Tensor) -> torch.Tensor:
@@ -38,27 +63,12 @@ class MotionEnergy:
         v = v - v.median(dim=2, keepdim=True).values              # remove the frame's dominant (camera) motion
         return v.pow(2).sum(dim=1).sqrt().mean(dim=1)
 
-    def score(self, packed: dict[str, torch.Tensor], num_clips: int, clips: torch.Tensor | None = None) -> torch.Tensor:
-        if packed.get("md") is not None and packed["md"].ndim == 4:
-            self._cells = int(packed["md"].shape[2] * packed["md"].shape[3])
-        return feature_scores(packed, num_clips, wanted_mask(num_clips, clips), "md", self.rows)
 
-    def flops_per_row(self) -> dict[str, int]:
-        # per cell: subtract the median (2), square and add (3), root, and the mean: about 8
-        return {"md": 8 * self._cells}
+class AudioEnergy(ClipStatistic):
+    """Loudness + onset strength of a clip's log-mel window."""
 
-
-class AudioEnergy:
-    """Scorer: loudness + onset strength of a clip's log-mel window."""
-
-    name = "audio-energy"
-    key = "audio-energy-v1"
-    features = ("audio",)
-    frames_per_clip = 0
-    extractor: dict = {}
-
-    def __init__(self):
-        self._size = 0
+    name, key, feature = "audio-energy", "audio-energy-v1", "audio"
+    ops = 6  # per log-mel value: exp and add (logsumexp), difference, clamp, add
 
     @staticmethod
     def rows(logmel: torch.Tensor) -> torch.Tensor:
@@ -68,15 +78,6 @@ class AudioEnergy:
         loudness = torch.logsumexp(x.flatten(1), dim=1) - torch.log(torch.tensor(float(n)))
         onset = (x[:, :, 1:] - x[:, :, :-1]).clamp(min=0).sum(dim=1).mean(dim=1)
         return loudness + onset
-
-    def score(self, packed: dict[str, torch.Tensor], num_clips: int, clips: torch.Tensor | None = None) -> torch.Tensor:
-        if packed.get("audio") is not None and packed["audio"].ndim == 3:
-            self._size = int(packed["audio"].shape[1] * packed["audio"].shape[2])
-        return feature_scores(packed, num_clips, wanted_mask(num_clips, clips), "audio", self.rows)
-
-    def flops_per_row(self) -> dict[str, int]:
-        # exp, add (logsumexp), difference, clamp, add: about 6 per log-mel value
-        return {"audio": 6 * self._size}
 
 
 @register_selector("motion-energy", help="top-K by motion energy (no training; camera motion removed)", options=("stride",))

@@ -219,3 +219,19 @@ def test_a_results_file_is_written_into_the_docs_by_one_command(bench, tmp_path)
     text = doc.read_text()
     assert text.startswith("# Results\n\nhand-written\n") and text.count("<!-- run-a:begin -->") == 1
     assert (out / "results.md").read_text().strip() in text  # the same report the benchmark wrote
+
+
+def test_picks_by_segment_kind_are_reported_and_sum_to_one(bench):
+    from scsampler.benchmark.metrics import kind_shares
+
+    segs = [{"start_s": 2.0, "end_s": 4.5, "kind": "salient"}, {"start_s": 6.0, "end_s": 9.0, "kind": "masked"}]
+    shares = kind_shares([2, 4, 6, 0], 1.0, segs, ["masked", "salient", "none"])
+    assert shares == {"masked": 0.25, "salient": 0.375, "none": 0.375}
+    results, out = bench
+    base = results["kind_share_of_clips"]
+    assert base is not None and abs(sum(base.values()) - 1) < 1e-6 and "none" in base
+    for r in results["rows"]:
+        assert set(r["chosen_by_kind"]) == set(base) and abs(sum(r["chosen_by_kind"].values()) - 1) < 1e-6
+    dense = next(r for r in results["rows"] if r["strategy"] == "dense")
+    assert dense["chosen_by_kind"] == pytest.approx(base)  # every clip: the clips' own shares
+    assert "by segment kind" in (out / "results.md").read_text()
