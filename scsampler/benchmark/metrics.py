@@ -53,3 +53,46 @@ def segment_kinds(segments: dict) -> list[str]:
     """The segment kinds of a ``segments.json`` (sorted), then ``"none"``."""
     found = {s.get("kind") for v in segments.values() for s in v.get("segments", []) if s.get("kind")}
     return sorted(found) + ["none"]
+
+
+def mean_average_precision(scores, labels) -> float:
+    """Video-level mean average precision over classes, the metric of ActivityNet's and Charades'
+    classification tasks: for each class, rank the videos by their score for it and average the
+    precision at each positive video (non-interpolated AP); then the mean over the classes that
+    have at least one positive video (classes without positives are skipped, as both evaluations do).
+
+    ``scores``: ``(N, C)`` per-video class scores (a tensor or anything ``torch.as_tensor`` takes);
+    ``labels``: N label sets, each an iterable of class indices (or one index). Videos with equal
+    scores for a class form one threshold (as scikit-learn's ``average_precision_score``), so the
+    result does not depend on the order of ties. Raises ValueError on bad shapes or indices, and
+    when no class has a positive video."""
+    s = torch.as_tensor(scores, dtype=torch.float64)
+    if s.ndim != 2:
+        raise ValueError(f"scores must be (videos, classes), got shape {tuple(s.shape)}")
+    n, c = s.shape
+    if len(labels) != n:
+        raise ValueError(f"{n} score rows but {len(labels)} label sets")
+    truth = torch.zeros(n, c, dtype=torch.bool)
+    for i, video_labels in enumerate(labels):
+        one = not hasattr(video_labels, "__iter__") or getattr(video_labels, "ndim", 1) == 0  # a single index
+        for j in ([video_labels] if one else video_labels):
+            if not 0 <= int(j) < c:
+                raise ValueError(f"video {i}: class index {int(j)} outside 0..{c - 1}")
+            truth[i, int(j)] = True
+    aps = []
+    for j in range(c):
+        positives = int(truth[:, j].sum())
+        if positives == 0:
+            continue
+        order = torch.argsort(s[:, j], descending=True, stable=True)
+        ranked = s[order, j]                                   # (N,) scores, highest first
+        tp = torch.cumsum(truth[order, j].double(), dim=0)     # (N,) positives among the first i+1
+        last = torch.ones(n, dtype=torch.bool)                 # the last video of each group of tied scores
+        last[:-1] = ranked[1:] != ranked[:-1]
+        tp_at = tp[last]
+        precision = tp_at / (torch.nonzero(last).squeeze(1) + 1).double()
+        recall_step = torch.diff(tp_at, prepend=tp_at.new_zeros(1)) / positives
+        aps.append(float((recall_step * precision).sum()))
+    if not aps:
+        raise ValueError("no class has a positive video")
+    return sum(aps) / len(aps)

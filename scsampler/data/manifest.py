@@ -1,5 +1,7 @@
 """Manifests: CSV files listing videos, with ``path`` (relative to the manifest) and optional
-``label``, ``split`` and ``duration_s`` columns."""
+``label``, ``split`` and ``duration_s`` columns, and for videos with several labels (Charades,
+some ActivityNet videos: ``scsampler import``) an optional ``labels`` column, ``;``-separated, beside
+``label`` (the main one)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ class ManifestEntry:
     label: str | None = None
     split: str | None = None
     duration_s: float | None = None
+    # Every label of the video, ``label`` first: the ``labels`` column, else ``(label,)``, else ().
+    labels: tuple[str, ...] = ()
 
 
 def read_manifest(
@@ -48,6 +52,10 @@ def read_manifest(
                 duration = float(dur) if dur not in (None, "") else None
             except ValueError:
                 raise ConfigError(f"{manifest}:{line}: duration_s {dur!r} is not a number") from None
+            label = row.get("label") or None
+            labels = tuple(x.strip() for x in (row.get("labels") or "").split(";") if x.strip())
+            if label is not None:
+                labels = (label, *(x for x in labels if x != label))
             path = (base / rel).resolve()
             if root is not None and not path.is_relative_to(root):
                 raise ConfigError(f"{manifest}:{line}: {rel} resolves outside --root {root}")
@@ -55,9 +63,10 @@ def read_manifest(
                 ManifestEntry(
                     video_id=rel,
                     path=path,
-                    label=(row.get("label") or None),
+                    label=label,
                     split=(row.get("split") or None),
                     duration_s=duration,
+                    labels=labels,
                 )
             )
     return entries
