@@ -24,7 +24,7 @@ OVERRIDES = {
     "salient_spread": ("salient_fraction_spread", float, "per-video salient share is uniform in fraction +- spread"),
     "glimpse_rate": ("glimpse_per_min", float, "glimpses (another class's motion, brief, no sound) per minute"),
     "sound_only_rate": ("sound_only_per_min", float, "sound-only distractors (another class's sound) per minute"),
-    "masked_rate": ("masked_per_min", float, "masked distractors (own action, sound under loud noise) per minute"),
+    "burst_rate": ("burst_per_min", float, "loud noise bursts per minute, placed independently of the events (the action under one is masked)"),
     "look_cue": ("look_cue", float, "class similarity: probability that a sprite wears its class pair's look (0: motion alone tells classes apart)"),
     "prop_look_cue": ("prop_look_cue", float, "probability that a background prop wears a random class's look (a decoy)"),
     "scene_pool": ("scene_pool", int, "backgrounds shared by all videos (0: a new one per shot)"),

@@ -13,6 +13,13 @@ music, silence) or misleading:
 - ``masked``: the video's own action with its sound buried under loud noise (informative to the
   eye, misleading to the ear).
 
+Loud noise bursts are a layer of their own, independent of every event: a Poisson process over the
+whole video, which covers each frame with the same probability whatever it shows. An action under
+a burst is ``masked``; a burst over anything else (background, a glimpse, a sound-only event) is
+just a loud moment. So a burst, like every other sound or picture event of the background (shot
+cuts, cameras, sound beds), says nothing about whether the video's action is on screen: no event
+occurs only with one kind of segment, and loudness is no shortcut to the action.
+
 Classes differ only in how a sprite moves over time; every class draws the sprite's look (shape,
 colours, texture, size) from the same distribution, and several classes come in pairs that differ
 only by direction (left/right, clockwise/counter-clockwise, grow/shrink), so one frame cannot tell
@@ -20,9 +27,9 @@ them apart. Each class also has a sound: a pulsed tone with its own pitch, pulse
 direction, drawn from the same notes that the background music plays.
 
 Everything is planned from the seed first (:func:`plan_dataset`: durations, labels, the timeline of
-every event and background shot), then rendered one video per task (:func:`render_video`), so the
-manifest and ``segments.json`` are identical for a seed whatever the number of workers, and so are
-the video bytes (the encoder runs on one thread).
+every event, background shot and noise burst), then rendered one video per task
+(:func:`render_video`), so the manifest and ``segments.json`` are identical for a seed whatever the
+number of workers, and so are the video bytes (the encoder runs on one thread).
 
 Times: a video has ``n_frames`` frames at ``fps``; events and shots are half-open frame ranges
 ``[start, end)``, written to ``segments.json`` in seconds (``frame / fps``, exact in binary for
@@ -51,7 +58,8 @@ from scsampler.io.writer import VideoWriter
 log = logging.getLogger(__name__)
 
 # Bump when the rendering changes, so that a rerun into an old folder does not mix the two.
-FORMAT_VERSION = 5
+# 6: noise bursts are an independent layer (``bursts`` in segments.json); masked = action under a burst.
+FORMAT_VERSION = 6
 
 CODECS = ("h264", "mpeg4")
 AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
@@ -114,17 +122,21 @@ class SyntheticConfig:
     duration_sigma: float = 0.5
     duration_min_s: float = 45.0
     duration_max_s: float = 480.0
-    # salient time share per video, uniform in [fraction - spread, fraction + spread]
+    # share of each video that shows its action (salient, or masked where a noise burst covers it),
+    # uniform in [fraction - spread, fraction + spread]
     salient_fraction: float = 0.2
     salient_fraction_spread: float = 0.05
     salient_segment_s: tuple[float, float] = (2.0, 8.0)
     # distractors: Poisson counts per minute, and their lengths
     glimpse_per_min: float = 1.5
     sound_only_per_min: float = 1.0
-    masked_per_min: float = 0.75
     glimpse_s: tuple[float, float] = (0.5, 1.5)
     sound_only_s: tuple[float, float] = (1.5, 5.0)
-    masked_s: tuple[float, float] = (1.5, 5.0)
+    # Loud noise bursts (7-13 dB over a class's sound): a Poisson process over the whole video,
+    # independent of the events; the action under a burst is masked. About 15 % of the time in
+    # default, so that about a sixth of the action is masked, as with version 5's masked events.
+    burst_per_min: float = 3.0
+    burst_s: tuple[float, float] = (1.5, 5.0)
     min_gap_s: float = 1.0           # between two events, and before the first / after the last
     # background shots (camera cuts): length, camera kind and sound bed probabilities
     shot_s: tuple[float, float] = (6.0, 30.0)
@@ -161,7 +173,7 @@ class SyntheticConfig:
     trimmed: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("salient_segment_s", "glimpse_s", "sound_only_s", "masked_s", "shot_s", "sprite_size"):
+        for name in ("salient_segment_s", "glimpse_s", "sound_only_s", "burst_s", "shot_s", "sprite_size"):
             value = getattr(self, name)
             try:
                 lo, hi = (float(v) for v in value)
@@ -190,7 +202,7 @@ class SyntheticConfig:
         need(self.salient_fraction_spread >= 0, "salient_fraction_spread must be >= 0")
         need(0 < lo and hi < 0.5, f"salient fraction must stay in (0, 0.5) (a minority), got [{lo:g}, {hi:g}]")
         need(self.scene_pool >= 0, f"scene_pool must be >= 0, got {self.scene_pool}")
-        for name in ("glimpse_per_min", "sound_only_per_min", "masked_per_min", "min_gap_s"):
+        for name in ("glimpse_per_min", "sound_only_per_min", "burst_per_min", "min_gap_s"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("pan_prob", "flicker_prob", "music_prob", "babble_prob", "noise_prob", "look_cue", "prop_look_cue"):
             need(0 <= getattr(self, name) <= 1, f"{name} must be in [0, 1], got {getattr(self, name)}")
@@ -232,14 +244,14 @@ PRESETS: dict[str, SyntheticConfig] = {
     "tiny": SyntheticConfig(
         num_classes=3, train_per_class=2, test_per_class=1,
         duration_median_s=13.0, duration_sigma=0.3, duration_min_s=8.0, duration_max_s=20.0,
-        salient_segment_s=(1.5, 4.0), glimpse_per_min=4.0, sound_only_per_min=3.0, masked_per_min=2.0,
-        glimpse_s=(0.5, 1.0), sound_only_s=(1.0, 2.0), masked_s=(1.0, 2.0), min_gap_s=0.5, shot_s=(4.0, 10.0),
+        salient_segment_s=(1.5, 4.0), glimpse_per_min=4.0, sound_only_per_min=3.0, burst_per_min=8.0,
+        glimpse_s=(0.5, 1.0), sound_only_s=(1.0, 2.0), burst_s=(1.0, 2.0), min_gap_s=0.5, shot_s=(4.0, 10.0),
     ),
     # For the demo: 72 videos of 20-60 s.
     "small": SyntheticConfig(
         num_classes=6, train_per_class=8, test_per_class=4,
         duration_median_s=36.0, duration_sigma=0.35, duration_min_s=20.0, duration_max_s=60.0,
-        salient_segment_s=(2.0, 6.0), glimpse_per_min=2.0, sound_only_per_min=1.5, masked_per_min=1.0,
+        salient_segment_s=(2.0, 6.0), glimpse_per_min=2.0, sound_only_per_min=1.5, burst_per_min=4.0,
         shot_s=(5.0, 20.0),
     ),
     # The benchmark: 240 videos, mostly 1-4 minutes, a few up to 8 (sized so that generating it,
@@ -258,7 +270,11 @@ PRESETS: dict[str, SyntheticConfig] = {
 # -- the plan: what each video contains, decided from the seed alone -------------------------------
 @dataclass(frozen=True)
 class Event:
-    """One event of a video's timeline, frames ``[start, end)``; ``cls`` indexes ACTIONS."""
+    """One event of a video's timeline, frames ``[start, end)``; ``cls`` indexes ACTIONS.
+
+    ``kind`` is ``"salient"`` (the video's action, masked where a burst covers it: see
+    :func:`video_segments`), ``"glimpse"`` or ``"sound_only"``.
+    """
 
     start: int
     end: int
@@ -280,6 +296,15 @@ class Shot:
 
 
 @dataclass(frozen=True)
+class Burst:
+    """A loud noise burst, frames ``[start, end)``, placed independently of the events."""
+
+    start: int
+    end: int
+    seed: int
+
+
+@dataclass(frozen=True)
 class VideoSpec:
     """Everything needed to render one video; ``path`` is relative to the dataset folder."""
 
@@ -290,6 +315,7 @@ class VideoSpec:
     events: tuple[Event, ...]
     shots: tuple[Shot, ...]
     seed: int
+    bursts: tuple[Burst, ...] = ()  # disjoint, sorted
 
 
 def plan_dataset(config: SyntheticConfig, seed: int = 0) -> list[VideoSpec]:
@@ -343,11 +369,9 @@ def _plan_video(cfg: SyntheticConfig, rng: np.random.Generator, path: str, split
     for kind, rate, (dlo, dhi) in (
         ("glimpse", cfg.glimpse_per_min, cfg.glimpse_s),
         ("sound_only", cfg.sound_only_per_min, cfg.sound_only_s),
-        ("masked", cfg.masked_per_min, cfg.masked_s),
     ):
         for _ in range(rng.poisson(rate * seconds / 60)):
-            cls = label if kind == "masked" else int(rng.choice(others))
-            distractors.append((_frames(rng.uniform(dlo, dhi), fps), kind, cls))
+            distractors.append((_frames(rng.uniform(dlo, dhi), fps), kind, int(rng.choice(others))))
 
     # Drop distractors at random until every event fits with its gaps; salient ones always fit
     # (they take less than half the video), with the gaps shrunk if the video is very short.
@@ -379,7 +403,54 @@ def _plan_video(cfg: SyntheticConfig, rng: np.random.Generator, path: str, split
         shots.append(Shot(pos, end, *_shot_style(cfg, rng)))
         pos = end
 
-    return VideoSpec(path, split, label, n_frames, tuple(timeline), tuple(shots), int(rng.integers(2**31)))
+    bursts = _plan_bursts(cfg, rng, n_frames)
+    return VideoSpec(path, split, label, n_frames, tuple(timeline), tuple(shots), int(rng.integers(2**31)), bursts)
+
+
+def _plan_bursts(cfg: SyntheticConfig, rng: np.random.Generator, n_frames: int) -> tuple[Burst, ...]:
+    """Loud noise bursts: ``burst_per_min`` a minute, placed without looking at the events.
+
+    The bursts of a Poisson process on an endless timeline that overlap the video: a burst of ``L``
+    frames starts uniformly in ``[1 - L, n_frames - 1]`` and is cut to the video, so it covers
+    every frame with the same probability ``L / (n_frames + L - 1)``: whether a frame is under a
+    burst is independent of what it shows. Overlapping bursts merge into one.
+    """
+    lo, hi = (_frames(s, cfg.fps) for s in cfg.burst_s)
+    spans = []
+    for _ in range(rng.poisson(cfg.burst_per_min * (n_frames + (lo + hi) / 2 - 1) / cfg.fps / 60)):
+        length = int(rng.integers(lo, hi + 1))
+        start = int(rng.integers(1 - length, n_frames))
+        spans.append((max(start, 0), min(start + length, n_frames)))
+    merged: list[list[int]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return tuple(Burst(a, b, int(rng.integers(2**31))) for a, b in merged)
+
+
+def video_segments(spec: VideoSpec) -> list[tuple[int, int, str, int]]:
+    """The segments of ``spec`` as ``(start, end, kind, cls)`` in frames, sorted: its events, each
+    action cut where bursts cover it into ``masked`` pieces (the action under a burst) and
+    ``salient`` ones (the rest). Glimpses and sound-only events keep their kind under a burst."""
+    out = []
+    for ev in spec.events:
+        if ev.kind != "salient":
+            out.append((ev.start, ev.end, ev.kind, ev.cls))
+            continue
+        pos = ev.start
+        for b in spec.bursts:
+            a, z = max(b.start, ev.start), min(b.end, ev.end)
+            if a >= z:
+                continue
+            if a > pos:
+                out.append((pos, a, "salient", ev.cls))
+            out.append((a, z, "masked", ev.cls))
+            pos = z
+        if pos < ev.end:
+            out.append((pos, ev.end, "salient", ev.cls))
+    return sorted(out)
 
 
 def _shot_style(cfg: SyntheticConfig, rng: np.random.Generator) -> tuple[str, str, int, int]:
@@ -894,10 +965,12 @@ def render_audio(spec: VideoSpec, cfg: SyntheticConfig) -> np.ndarray:
             continue
         rng = np.random.default_rng([ev.seed, 2])
         s0, s1 = at(ev.start), at(ev.end)
-        sound = class_sound(ev.cls, s1 - s0, sr, rng) * rng.uniform(0.08, 0.14)
-        if ev.kind == "masked":  # SNR of about -7 to -13 dB
-            sound += _rms_normalised(_bandpassed_noise(rng, s1 - s0, sr, 60, sr / 2, tilt=0.3)) * rng.uniform(0.25, 0.35)
-        out[s0:s1] += _faded(sound, sr)
+        out[s0:s1] += _faded(class_sound(ev.cls, s1 - s0, sr, rng) * rng.uniform(0.08, 0.14), sr)
+    for burst in spec.bursts:  # about 7 to 13 dB over a class's sound: an action under it is masked
+        rng = np.random.default_rng([burst.seed, 2])
+        s0, s1 = at(burst.start), at(burst.end)
+        noise = _rms_normalised(_bandpassed_noise(rng, s1 - s0, sr, 60, sr / 2, tilt=0.3)) * rng.uniform(0.25, 0.35)
+        out[s0:s1] += _faded(noise, sr)
     return np.clip(out, -1, 1, out=out)
 
 
@@ -954,20 +1027,22 @@ def _seconds(frames: int, fps: int) -> float:
 
 
 def segments_record(spec: VideoSpec, cfg: SyntheticConfig) -> dict:
-    """The ``segments.json`` entry of one video: its events (and background shots) in seconds."""
+    """The ``segments.json`` entry of one video, in seconds: its segments
+    (:func:`video_segments`), its background shots and its noise bursts."""
     fps = cfg.fps
     return {
         "label": CLASS_NAMES[spec.label],
         "split": spec.split,
         "duration_s": _seconds(spec.n_frames, fps),
         "segments": [
-            {"start_s": _seconds(e.start, fps), "end_s": _seconds(e.end, fps), "kind": e.kind, "class": CLASS_NAMES[e.cls]}
-            for e in spec.events
+            {"start_s": _seconds(a, fps), "end_s": _seconds(b, fps), "kind": kind, "class": CLASS_NAMES[cls]}
+            for a, b, kind, cls in video_segments(spec)
         ],
         "background": [
             {"start_s": _seconds(s.start, fps), "end_s": _seconds(s.end, fps), "camera": s.camera, "audio": s.audio}
             for s in spec.shots
         ],
+        "bursts": [{"start_s": _seconds(b.start, fps), "end_s": _seconds(b.end, fps)} for b in spec.bursts],
     }
 
 

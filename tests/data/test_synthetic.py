@@ -1,5 +1,6 @@
 """The benchmark generator: real decodable files laid out as documented, a timeline that follows the
-config, determinism, and classes that differ by motion over time but not by any one frame."""
+config, determinism, no event that tells where the action is, and classes that differ by motion over
+time but not by any one frame."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import pytest
 
 from scsampler.cli.main import main
 from scsampler.data.synthetic import (
+    BEDS,
+    CAMERAS,
     CLASS_NAMES,
     KINDS,
     PRESETS,
@@ -26,8 +29,10 @@ from scsampler.data.synthetic import (
     plan_dataset,
     render_event_frames,
     segments_record,
+    video_segments,
 )
 from scsampler.errors import ConfigError
+from scsampler.io.video import iter_audio
 from scsampler.io.writer import write_video
 
 TINY = PRESETS["tiny"]
@@ -100,13 +105,24 @@ def check_segments(entry: dict, label: str, duration: float, cfg: SyntheticConfi
         assert (s["class"] == label) == (s["kind"] in ("salient", "masked"))
     for a, b in zip(segs, segs[1:]):
         assert a["end_s"] <= b["start_s"]
-    salient = sum(s["end_s"] - s["start_s"] for s in segs if s["kind"] == "salient")
-    assert salient > 0
-    share = salient / duration
+    # The action (salient, or masked under a burst) takes the video's salient fraction.
+    action = sum(s["end_s"] - s["start_s"] for s in segs if s["kind"] in ("salient", "masked"))
+    assert action > 0
+    share = action / duration
     assert cfg.salient_fraction - cfg.salient_fraction_spread - 0.01 <= share <= cfg.salient_fraction + cfg.salient_fraction_spread + 0.01
     shots = entry["background"]
     assert shots[0]["start_s"] == 0 and shots[-1]["end_s"] == pytest.approx(duration)
     assert all(a["end_s"] == b["start_s"] for a, b in zip(shots, shots[1:]))
+    # Bursts: disjoint, inside the video; the action is masked exactly where a burst covers it.
+    bursts = entry["bursts"]
+    assert all(0 <= b["start_s"] < b["end_s"] <= duration for b in bursts)
+    assert all(a["end_s"] < b["start_s"] for a, b in zip(bursts, bursts[1:]))
+    for s in segs:
+        under = sum(max(0.0, min(s["end_s"], b["end_s"]) - max(s["start_s"], b["start_s"])) for b in bursts)
+        if s["kind"] == "masked":
+            assert under == pytest.approx(s["end_s"] - s["start_s"])
+        elif s["kind"] == "salient":
+            assert under == 0
 
 
 def test_segments_json_lists_every_video_with_a_minority_of_salient_time(tiny):
@@ -130,12 +146,111 @@ def test_default_plan_is_long_tailed_with_salient_minority_at_varied_positions()
     for s in specs:
         entry = segments_record(s, cfg)
         check_segments(entry, CLASS_NAMES[s.label], s.n_frames / cfg.fps, cfg)
-        sal = [x for x in entry["segments"] if x["kind"] == "salient"]
+        sal = [x for x in entry["segments"] if x["kind"] in ("salient", "masked")]
         shares.append(sum(x["end_s"] - x["start_s"] for x in sal) / entry["duration_s"])
         centres += [(x["start_s"] + x["end_s"]) / 2 / entry["duration_s"] for x in sal]
     assert abs(np.mean(shares) - cfg.salient_fraction) < 0.01
     # Salient segments anywhere in the video: relative positions spread over [0, 1].
     assert np.histogram(centres, bins=5, range=(0, 1))[0].min() > 0.1 * len(centres)
+
+
+# -- no event says where the action is ----------------------------------------------------------
+def event_frames(spec, fps: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Where the video's action is visible (salient or masked), and where each event placed without
+    regard to the segments happens: noise bursts, each camera and sound bed, and the second that
+    follows each shot cut. All (n_frames,) bool."""
+    visible = np.zeros(spec.n_frames, bool)
+    for a, b, kind, _ in video_segments(spec):
+        visible[a:b] |= kind in ("salient", "masked")
+    events = {name: np.zeros(spec.n_frames, bool) for name in ("burst", "cut", *CAMERAS, *BEDS)}
+    for burst in spec.bursts:
+        events["burst"][burst.start : burst.end] = True
+    for i, shot in enumerate(spec.shots):
+        events[shot.camera][shot.start : shot.end] = True
+        events[shot.audio][shot.start : shot.end] = True
+        if i:
+            events["cut"][shot.start : shot.start + fps] = True
+    return visible, events
+
+
+def z_score(diffs: list[float]) -> float:
+    """Sum of independent per-video differences over its standard error, estimated from the
+    differences themselves (their mean is 0 when the event ignores the segments): about N(0, 1)."""
+    d = np.asarray(diffs, float)
+    return float(d.sum() / max(np.sqrt((d**2).sum()), 1e-12))
+
+
+def independence(plans: list[tuple[np.ndarray, dict[str, np.ndarray]]], name: str) -> dict[str, float]:
+    """How often ``name``'s frames show the action, against two expectations.
+
+    ``overall``: the share of all frames that show it. Each video contributes
+    ``|E & V| - |E| * share_v`` (share_v: its own visible share), which averages to 0 when every
+    frame is as likely to carry the event, whatever it shows (true of bursts, cameras and beds).
+    ``swapped``: the share of the event's frames that show the action in the *other* videos of the
+    same length. Each video contributes ``|E & V| - mean_u |E & V_u|``, which averages to 0 when the
+    event is independent of the segments, even where it is not uniform over the video (no shot
+    cut falls in a video's first seconds, where the action is rarer, too).
+    """
+    visible = [v for v, _ in plans]
+    event = [e[name] for _, e in plans]
+    hits = sum(int((e & v).sum()) for e, v in zip(event, visible))
+    total = sum(int(e.sum()) for e in event)
+    direct = [(e & v).sum() - e.sum() * v.mean() for e, v in zip(event, visible)]
+    by_length: dict[int, list[int]] = collections.defaultdict(list)
+    for i, v in enumerate(visible):
+        by_length[len(v)].append(i)
+    swapped, swap_hits, swap_total = [], 0.0, 0
+    for group in by_length.values():
+        if len(group) < 2:
+            continue
+        e = np.stack([event[i] for i in group]).astype(np.int64)
+        m = e @ np.stack([visible[i] for i in group]).astype(np.int64).T  # m[a, b] = |E_a & V_b|
+        others = (m.sum(axis=1) - np.diag(m)) / (len(group) - 1)
+        swapped += list(np.diag(m) - others)
+        swap_hits += others.sum()
+        swap_total += int(e.sum())
+    return {
+        "share": hits / total, "overall": sum(int(v.sum()) for v in visible) / sum(len(v) for v in visible),
+        "z_overall": z_score(direct), "share_swapped": swap_hits / swap_total, "z_swapped": z_score(swapped),
+    }
+
+
+def test_no_event_tells_where_the_action_is():
+    """A noise burst, a camera, a sound bed or a shot cut happens where the action is visible as
+    often as anywhere else: no event occurs only with one kind of segment (version 5 put a burst
+    over masked segments only: z_overall +24 and z_swapped +23 on the same seeds, share 1.0 against 0.25)."""
+    specs = [s for seed in range(200) for s in plan_dataset(TINY, seed=seed)]  # 1,800 videos, ~1 s
+    plans = [event_frames(s, TINY.fps) for s in specs]
+    for name in ("burst", "cut", *CAMERAS, *BEDS):
+        r = independence(plans, name)
+        # |z| < 4: a chance failure has odds of about 6e-5 (and the seeds are fixed).
+        assert abs(r["z_swapped"]) < 4 and abs(r["share"] - r["share_swapped"]) < 0.03, (name, r)
+        if name != "cut":  # cuts avoid the first and last seconds; the others are uniform over the video
+            assert abs(r["z_overall"]) < 4 and abs(r["share"] - r["overall"]) < 0.03, (name, r)
+    assert 0.1 < sum(int(e["burst"].sum()) for _, e in plans) / sum(len(v) for v, _ in plans) < 0.3  # there are bursts
+
+
+def test_bursts_are_loud_in_the_files_and_nothing_else_is(tiny):
+    """The decoded sound is loud (RMS > 0.2) inside every burst that segments.json lists and quieter
+    everywhere else (every one-second window away from bursts), action or not."""
+    segments = json.loads((tiny / "segments.json").read_text())
+    sr, fps = TINY.sample_rate, TINY.fps
+    hop = sr // fps
+    n_bursts = 0
+    for path, entry in segments.items():
+        x = np.concatenate([chunk for _, chunk in iter_audio(tiny / path, sample_rate=sr)])
+        power = (x[: len(x) // hop * hop].reshape(-1, hop) ** 2).mean(axis=1)  # per video frame
+        near = np.zeros(len(power), bool)
+        for b in entry["bursts"]:
+            a, z = round(b["start_s"] * fps), round(b["end_s"] * fps)
+            near[max(a - 2, 0) : z + 2] = True
+            if z - a >= 4:  # the inside, without the fades at both ends
+                assert np.sqrt(power[a + 1 : z - 1].mean()) > 0.2, (path, b)
+                n_bursts += 1
+        quiet = power[~near]
+        if len(quiet) >= fps:
+            assert np.sqrt(np.convolve(quiet, np.ones(fps) / fps, "valid").max()) < 0.2, path
+    assert n_bursts >= 5
 
 
 def test_plan_is_a_function_of_the_seed():
@@ -338,6 +453,7 @@ def test_pretrain_preset_is_trimmed_clips_of_the_benchmark_classes_in_scenes_of_
     for s in specs[:50]:
         (event,) = s.events
         (shot,) = s.shots
+        assert s.bursts == ()
         assert (event.start, event.end, event.kind, event.cls) == (0, s.n_frames, "salient", s.label)
         assert (shot.start, shot.end, shot.scene) == (0, s.n_frames, -1)
         assert pre.duration_min_s <= s.n_frames / pre.fps <= pre.duration_max_s
