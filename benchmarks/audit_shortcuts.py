@@ -34,7 +34,7 @@ from scsampler.data.manifest import read_manifest
 from scsampler.errors import ConfigError, VideoError
 from scsampler.features.extractor import ExtractorConfig, FeatureStream
 from scsampler.io.video import iter_audio, iter_video_frames, small_size
-from scsampler.reports.tables import replace_block
+from scsampler.reports.tables import publish
 
 CUES = ("loudness", "motion", "frame difference", "cut strength")
 KINDS = ("salient", "masked", "glimpse", "sound_only", "none")
@@ -173,12 +173,7 @@ def main(argv=None) -> int:
     except ConfigError as err:
         print(f"audit_shortcuts: error: {err}", file=sys.stderr)
         return 2
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(r, indent=1) + "\n")
-    table = markdown(r)
-    print(table)
-    if args.docs:
-        replace_block(args.docs, args.tag, table, f"### {args.tag}")
+    publish(markdown(r), results=r, out=args.out, docs=args.docs, tag=args.tag)
     return 0
 
 

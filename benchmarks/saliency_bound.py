@@ -35,7 +35,7 @@ from scsampler.engine.sampler import default_cache
 from scsampler.runtime.classifier import load_classifier
 from scsampler.runtime.dense import dense_scores
 from scsampler.benchmark.metrics import aggregate, clip_cover, topk_correct
-from scsampler.reports.tables import replace_block
+from scsampler.reports.tables import publish
 from scsampler.selectors import select_oracle
 
 KINDS = ("salient", "glimpse", "masked", "sound_only")
@@ -139,17 +139,13 @@ def main() -> None:
     ap.add_argument("--tag", default="saliency-bound")
     args = ap.parse_args()
     if args.compare:
-        table = compare([(n, json.loads(Path(f).read_text())) for n, _, f in (s.partition("=") for s in args.compare)])
+        publish(compare([(n, json.loads(Path(f).read_text())) for n, _, f in (s.partition("=") for s in args.compare)]),
+                docs=args.docs, tag=args.tag)
     else:
         if not (args.data and args.classifier and args.out):
             ap.error("--data, --classifier and --out are required (or --compare)")
         r = bound(args.data, args.classifier, trials=args.trials)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(r, indent=1) + "\n")
-        table = markdown(r)
-    print(table)
-    if args.docs:
-        replace_block(args.docs, args.tag, table, f"### {args.tag}")
+        publish(markdown(r), results=r, out=args.out, docs=args.docs, tag=args.tag)
 
 
 if __name__ == "__main__":

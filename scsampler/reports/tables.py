@@ -230,6 +230,16 @@ def replace_block(doc: Path, name: str, content: str, heading: str) -> None:
     atomic_write_text(doc, f"{head}{begin}\n{content}\n{end}{tail}")
 
 
+def publish(table: str, *, results: dict | None = None, out: Path | None = None, docs: Path | None = None, tag: str = "") -> None:
+    """How a benchmark script ends: its results written to ``out`` (JSON, atomically) when given, its
+    table printed and, with ``docs``, put into that file's ``tag`` block (see :func:`replace_block`)."""
+    if results is not None and out is not None:
+        atomic_write_text(out, json.dumps(results, indent=1) + "\n")
+    print(table)
+    if docs:
+        replace_block(docs, tag, table, f"### {tag}")
+
+
 def write_report(results: dict, out: Path) -> None:
     atomic_write_text(out / "results.md", markdown(results))
     plot(results, out)
