@@ -119,6 +119,58 @@ def _write_vfr(path: Path, frames) -> None:
             c.mux(p)
 
 
+# The variable-frame-rate file whose last frame before its third second lies 0.25 s before it
+# (phone footage drops frames): 50 fps, a gap from 2.75 s to 3.0 s, 50 fps again up to 3.5 s.
+VFR_GAP_TIMES_MS = [*range(0, 2760, 20), *range(3000, 3500, 20)]
+
+
+def _write_timed(path: Path, frames, times_ms) -> None:
+    """H.264 in MP4 with the frames at ``times_ms`` (ms), as a phone or ``-vsync vfr`` writes them."""
+    import av
+
+    frames = list(frames)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=50)
+        s.height, s.width = frames[0].shape[:2]
+        s.pix_fmt = "yuv420p"
+        s.codec_context.time_base = Fraction(1, 1000)
+        s.codec_context.options = {"x264-params": "bframes=0:keyint=12:scenecut=0:log-level=error"}
+        for rgb, t in zip(frames, times_ms):
+            f = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            f.pts, f.time_base = int(t), Fraction(1, 1000)
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def _write_two_video_streams(path: Path, frames, *, default: tuple[bool, bool] = (True, True), preview_only: int = 0) -> None:
+    """Matroska with a half-size preview as video stream 0 beside the full-size stream 1 (``default``:
+    the default disposition of each), as editing exports and some cameras write them. The last
+    ``preview_only`` frames are in the preview alone (a longer stream beside the video)."""
+    import av
+
+    frames = list(frames)
+    with av.open(str(path), "w") as c:
+        streams = []
+        for k, (scale, is_default) in enumerate(zip((2, 1), default)):
+            s = c.add_stream("libx264", rate=16)
+            s.height, s.width = frames[0].shape[0] // scale, frames[0].shape[1] // scale
+            s.pix_fmt = "yuv420p"
+            s.codec_context.options = {"x264-params": "bframes=0:keyint=12:scenecut=0:log-level=error"}
+            s.disposition = av.stream.Disposition.default if is_default else av.stream.Disposition(0)
+            streams.append((s, scale))
+        for i, rgb in enumerate(frames):
+            for s, scale in streams[: 1 if i >= len(frames) - preview_only else 2]:
+                f = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[::scale, ::scale]), format="rgb24")
+                f.pts = i
+                for p in s.encode(f):
+                    c.mux(p)
+        for s, _ in streams:
+            for p in s.encode():
+                c.mux(p)
+
+
 def damage_packets(src: Path, dst: Path, kind: str = "audio", damaged=lambda t: True, seed: int = 0) -> None:
     """Copy ``src`` packet by packet, replacing the bytes of every ``kind`` ("audio" or "video")
     packet at time ``t`` (s) for which ``damaged(t)`` holds with random bytes of the same length;
@@ -231,6 +283,29 @@ def media(tmp_path_factory) -> dict[str, Path]:
     # Every video packet damaged (40 of them, fewer than 50 in a row): nothing decodes, nothing fails.
     out["video_damaged"] = d / "video_damaged.mp4"
     damage_packets(short, out["video_damaged"], kind="video")
+    # Issue 18, files that gave wrong results without a word. MPEG-TS has no index: a seek lands near
+    # its target, after the key frame it needs (x264's default gap is 10 s; here 4 s, with B-frames).
+    out["ts_long_gop"] = d / "long_gop.ts"
+    write_video(out["ts_long_gop"], blob_frames(96, dx=3), fps=16, gop=64, bframes=2, audio=tone(500, 6), sample_rate=16000)
+    # MPEG-2 in MPEG-TS: open GOPs, whose leading B-frames need the GOP before.
+    out["ts_mpeg2"] = d / "mpeg2.ts"
+    write_video(out["ts_mpeg2"], blob_frames(64, dx=3), fps=16, codec="mpeg2video", gop=15, bframes=2)
+    # Two recordings joined end to end (`cat a.ts b.ts`): 3 s, then 4 s whose timestamps start again.
+    parts = []
+    for k, seconds in enumerate((3, 4)):
+        parts.append(d / f"part{k}.ts")
+        write_video(parts[-1], blob_frames(16 * seconds, dx=3, seed=k), fps=16, audio=tone(500 * (k + 1), seconds), sample_rate=16000)
+    out["ts_joined"] = d / "joined.ts"
+    out["ts_joined"].write_bytes(parts[0].read_bytes() + parts[1].read_bytes())
+    # Intra-only H.264 (-g 1): every frame a key frame, no motion vector in the bitstream.
+    out["intra_only"] = d / "intra_only.mp4"
+    write_video(out["intra_only"], blob_frames(48, dx=3), fps=16, gop=1)
+    # Variable frame rate with frames missing just before the end of the last whole clip.
+    out["vfr_gap"] = d / "vfr_gap.mp4"
+    _write_timed(out["vfr_gap"], blob_frames(len(VFR_GAP_TIMES_MS), dx=1), VFR_GAP_TIMES_MS)
+    # A 80x64 preview as stream 0 beside the 160x128 video as stream 1.
+    out["two_video_streams"] = d / "two_video_streams.mkv"
+    _write_two_video_streams(out["two_video_streams"], blob_frames(48, dx=3))
     return out
 
 

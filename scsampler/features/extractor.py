@@ -35,7 +35,16 @@ from scsampler.errors import VideoError
 from scsampler.features.audio import LogMel
 from scsampler.features.motion import MOTION_VECTOR_DTYPE, block_motion, motion_compensated_residual, rasterize_motion_vectors
 from scsampler.io.grid import ClipGrid
-from scsampler.io.video import MV_EXPORT_CODECS, iter_audio, iter_video_frames, probe, small_size
+from scsampler.io.video import (
+    MV_EXPORT_CODECS,
+    intra_only,
+    iter_audio,
+    iter_video_frames,
+    probe,
+    small_size,
+    timeline_restart,
+    video_stream_note,
+)
 from scsampler.records import ClipRecord, VideoInfo
 
 log = logging.getLogger(__name__)
@@ -98,7 +107,9 @@ class StreamMeta:
     num_clips_expected: int = 0
     num_clips: int = 0
     frame_types: dict[str, int] = field(default_factory=dict)
-    truncated: bool = False
+    truncated: bool = False            # the file holds video the clips do not cover (cut short, or a restart)
+    video_stream: str | None = None    # which video stream was read, when the file has several
+    timeline: str | None = None        # where the file's timestamps restart and what was used, when they do
     seconds: dict[str, float] = field(default_factory=lambda: {"video": 0.0, "audio": 0.0})
 
     def to_json(self) -> dict:
@@ -125,7 +136,13 @@ class FeatureStream:
                 self.path,
                 f"video is {float(info.duration):.2f} s long, shorter than one clip ({float(grid.clip_duration):.2f} s)",
             )
-        self.meta = StreamMeta(info=info, num_clips_expected=n)
+        self.meta = StreamMeta(info=info, num_clips_expected=n, video_stream=video_stream_note(self.path))
+        restart = timeline_restart(self.path)
+        if restart is not None:
+            # The grid (probe's duration) ends at the restart: the clips are those of the first part.
+            self.meta.timeline, self.meta.truncated = restart.note(), True
+            log.warning("%s: the timeline %s", self.path, restart.note())
+        self._restart = restart is not None
         self._logmel = None
         if "audio" in config.features:
             self._logmel = LogMel(
@@ -166,7 +183,8 @@ class FeatureStream:
         grid = cfg.grid
         want_md, want_rgbr, want_if = ("md" in cfg.features), ("rgbr" in cfg.features), ("if" in cfg.features)
         motion = want_md or want_rgbr
-        bitstream = info.codec in MV_EXPORT_CODECS
+        # An intra-only stream (-g 1) of a codec that could carry vectors carries none: decoded motion.
+        bitstream = motion and info.codec in MV_EXPORT_CODECS and not intra_only(self.path)
         meta.motion_source = ("bitstream" if bitstream else "decoded") if motion else "none"
         H, W = info.height, info.width
         hg, wg = math.ceil(H / 16), math.ceil(W / 16)
@@ -199,10 +217,12 @@ class FeatureStream:
         prev_motion = None     # previous frame at motion resolution, grey float32 (fallback only)
         last_t = -1.0
         native_dt = 1.0 / float(info.fps)
+        goes_on = False        # a frame lies past the last clip: the stream covers every clip
         t0 = time.perf_counter()
         for fr in frames:
             idx = grid.index_of(fr.time)
             if idx >= meta.num_clips_expected:
+                goes_on = True
                 break
             while idx > current:
                 finish(current)
@@ -244,8 +264,10 @@ class FeatureStream:
         frames.close()  # we may have stopped early: release the decoder now, not at garbage collection
         finish(current)
         meta.seconds["video"] += time.perf_counter() - t0
-        if keyframes_only:
-            # Only key frames were decoded, so the last of them does not mark the video's end.
+        if keyframes_only or goes_on:
+            # Only key frames were decoded, so the last of them does not mark the video's end; or
+            # frames go on past the last clip (with a variable frame rate, the last frame before the
+            # grid's end may lie well before it).
             end = meta.num_clips_expected
         else:
             # A clip counts only if the decoded video reaches (about) its end: a truncated file
@@ -296,7 +318,7 @@ class FeatureStream:
         # between two pieces is audio the stream does not have, which no window counts as covered.
         pieces: deque[tuple[int, np.ndarray]] = deque()
         covered_until = None                            # the clock sample after the last piece
-        source = iter_audio(self.path, sample_rate=sr)
+        source = iter_audio(self.path, sample_rate=sr, stop_at_restart=self._restart)
         exhausted = False
         batch: list[tuple[np.ndarray, float]] = []
         t0 = time.perf_counter()

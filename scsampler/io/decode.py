@@ -4,6 +4,10 @@
 end, so its cost is proportional to the clips asked for, not to the video. It counts every frame
 it decodes (``DecodeStats.frames_decoded``), which is how the tests prove that unselected clips
 are never decoded.
+
+A clip is made of its own frames or not at all: each sample time takes the frame shown at that
+time, and where a seek cannot reach that frame (a container without an index, such as MPEG-TS,
+lands after the key frame it needs), the reader seeks further back rather than use a later frame.
 """
 
 from __future__ import annotations
@@ -19,7 +23,18 @@ from av.video.reformatter import VideoReformatter
 
 from scsampler.errors import VideoError
 from scsampler.io.grid import ClipGrid
-from scsampler.io.video import _av_cause, _decode_safely, _packet_cause, _stream_start, _video_stream, open_container, to_rgb
+from scsampler.io.video import (
+    _TS_DISCONT,
+    _av_cause,
+    _decode_safely,
+    _packet_cause,
+    _restart_of,
+    _stop_at,
+    _stream_start,
+    _video_stream,
+    open_container,
+    to_rgb,
+)
 
 
 @dataclass
@@ -43,8 +58,8 @@ def decode_clips(
     """RGB frames of clips ``indices`` of ``path``: uint8 tensor ``(K, 3, T, H, W)``.
 
     ``T = num_frames`` frames are sampled evenly over each clip's interval on the grid's
-    timeline (each sample takes the last decoded frame at or before its time); frames are resized
-    to ``size = (H, W)``. The result follows the order of ``indices``. Pass ``stats`` to learn
+    timeline (each sample takes the frame shown at its time: the last one at or before it); frames
+    are resized to ``size = (H, W)``. The result follows the order of ``indices``. Pass ``stats`` to learn
     how many frames were decoded; ``threads`` decoding threads (0: FFmpeg's choice).
     """
     clips = [grid.clip("", int(i)) for i in indices]
@@ -79,7 +94,7 @@ def decode_intervals(
         else:
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = threads
-        reader = _FrameReader(container, stream, path, _stream_start(stream), stream.time_base, stats)
+        reader = _FrameReader(container, stream, path, stats)
         results: dict[tuple[Fraction, Fraction], np.ndarray] = {}
         for start, end in sorted(set(wanted)):
             times = [start + j * (end - start) / num_frames for j in range(num_frames)]
@@ -95,28 +110,91 @@ def decode_intervals(
     return out
 
 
-class _FrameReader:
-    """Frames of one stream in display order, with their times, across seeks."""
+class _LandedLate(Exception):
+    """A seek landed after the frame it was meant to reach (see :meth:`_FrameReader.seek`)."""
 
-    def __init__(self, container, stream, path, origin, tb, stats):
-        self.container, self.stream, self.path = container, stream, path
-        self.origin, self.tb, self.stats = origin, tb, stats
+
+class _FrameReader:
+    """Frames of one stream in display order, with their times, across seeks.
+
+    After :meth:`seek` to ``t`` the first frame read is the one shown at ``t`` (or the stream's first
+    decodable frame, when ``t`` precedes it), never a later one.
+    """
+
+    # Packets decoded past a seek's target without a frame coming out before the seek is given up as
+    # landed late: more than the decoder's reordering and frame-thread delays hold (16 + 16).
+    PATIENCE = 48
+
+    def __init__(self, container, stream, path, stats):
+        self.container, self.stream, self.path, self.stats = container, stream, path, stats
+        self.origin, self.tb = _stream_start(stream), stream.time_base
         self.frames = None
         self.position = None   # time of the last frame read
         self.prev = None       # (time, frame, rgb-or-None): last frame at or before the next sample
         self.ahead = None      # a frame read past the last clip's end, for the next clip
         self.reformatter = VideoReformatter()  # reused across frames: FFmpeg keeps its scaler
+        self.byte_seek = bool(container.format.flags & _TS_DISCONT)
+        # A file whose timestamps restart is read up to the restart (probe's duration ends there too).
+        self.end_of_part = _stop_at(_restart_of(container, stream, path))
+        self.target = None     # while a seek waits for its first frame: its time, and packets past it
+        self.past = 0
 
     def seek(self, t: Fraction) -> None:
+        """Position the reader so that the next frame read is the one shown at ``t``.
+
+        A container with an index (MP4, MKV) seeks to the key frame before ``t``. One without
+        (MPEG-TS, MPEG-PS) seeks by searching timestamps and lands near ``t`` on any packet; the
+        decoder then drops every frame up to the next key frame, which can be seconds past ``t``
+        (10 s with x264's defaults), and an open GOP drops the B-frames that lead it. Such a landing
+        shows as a first frame after ``t``: the seek is retried 1, 2, 4, ... s earlier, down to the
+        start of the file.
+        """
+        back = Fraction(0)
+        while True:
+            target = t - back
+            self._seek(target)
+            if target <= 0:
+                return  # from the very start: whatever comes first is the first frame there is
+            self.target, self.past = t, 0
+            try:
+                first = self._next()
+            except _LandedLate:
+                first = None
+            finally:
+                self.target = None
+            if first is not None and first[0] <= t:
+                self.ahead = first
+                return
+            back = 2 * back if back else Fraction(1)
+
+    def _seek(self, t: Fraction) -> None:
         try:
-            self.container.seek(int((t + self.origin) / self.tb), stream=self.stream, backward=True, any_frame=False)
+            if t <= 0 and self.byte_seek:
+                # The file's first byte: a timestamp seek in MPEG-TS lands on the first packet whose
+                # dts reaches the start time, after a key frame whose dts lies before it.
+                try:
+                    self.container.seek(0, unsupported_byte_offset=True)
+                except av.error.FFmpegError:
+                    self.container.seek(int(self.origin / self.tb), stream=self.stream, backward=True, any_frame=False)
+            else:
+                self.container.seek(int((max(t, Fraction(0)) + self.origin) / self.tb), stream=self.stream, backward=True, any_frame=False)
         except av.error.FFmpegError as err:
             raise VideoError(self.path, f"cannot seek to {float(t):.2f} s: {_av_cause(err)}") from None
         self.stats.seeks += 1
         # Damaged packets are skipped as in the cheap pass, so a clip near a damaged stretch still decodes.
-        self.frames = _decode_safely(self.container, self.stream, self.path)
+        self.frames = _decode_safely(self.container, self.stream, self.path, stop=self._stop)
         self.prev = self.ahead = None
         self.position = None
+
+    def _stop(self, packet) -> bool:
+        if self.end_of_part is not None and self.end_of_part(packet):
+            return True
+        if self.target is not None and packet.dts is not None:
+            if Fraction(packet.dts) * self.tb - self.origin > self.target:
+                self.past += 1
+                if self.past > self.PATIENCE:
+                    raise _LandedLate
+        return False
 
     def _next(self):
         if self.ahead is not None:
@@ -142,24 +220,30 @@ class _FrameReader:
                 item[2] = to_rgb(item[1], w, h, self.reformatter)
             return item[2]
 
-        filled = 0
+        filled, item = 0, None
         while filled < len(times):
             item = self._next()
             if item is None:
                 break
             t = item[0]
-            # Every sample time before this frame takes the latest earlier frame (or this one,
-            # when the clip starts before the video's first frame).
+            if t >= end and self.prev is None:
+                break  # nothing is shown during the interval: the first frame there is comes after it
+            # Every sample time before this frame takes the latest earlier frame, or this one when
+            # the interval starts before the stream's first decodable frame (this one, inside it).
             while filled < len(times) and t > times[filled]:
                 out[filled] = rgb(self.prev if self.prev is not None else item)
                 filled += 1
             if t >= end:
-                self.ahead = item
                 break
             self.prev = item
         if filled < len(times):
-            if self.prev is None or self.prev[0] < times[0]:
-                why = "the video ends before it" if self.position is not None else "no frame decodes from there on"
+            if self.prev is None:
+                why = (f"the first frame that decodes is at {float(item[0]):.2f} s" if item is not None
+                       else "no frame decodes from there on")
                 raise VideoError(self.path, f"{what} has no decodable frames ({why})")
+            if self.prev[0] < times[0]:
+                raise VideoError(self.path, f"{what} has no decodable frames (the video ends before it)")
             out[filled:] = rgb(self.prev)  # the video ends inside the clip: hold its last frame
+        if item is not None and item[0] >= end:
+            self.ahead = item  # read past the interval: the next one may start with it
         return out

@@ -7,10 +7,11 @@ with one line naming the file and the cause.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -67,15 +68,58 @@ def open_container(path: str | os.PathLike) -> Iterator["av.container.InputConta
         container.close()
 
 
+def _usable(stream) -> bool:
+    # Size last: PyAV reads it from the decoder, and a stream without one has no size either.
+    return stream.codec_context is not None and bool(stream.codec_context.name) and bool(stream.width and stream.height)
+
+
+def _area(stream) -> int:
+    return stream.width * stream.height if _usable(stream) else 0
+
+
+def _video_streams(container) -> list:
+    """The video streams a player would consider, best first: those it can decode, then the default
+    one (disposition), then the largest picture, then the first in the file. Attached pictures (cover
+    art) are not video."""
+    streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    return sorted(streams, key=lambda s: (
+        not _usable(s),
+        not s.disposition & av.stream.Disposition.default,
+        -_area(s),
+        s.index,
+    ))
+
+
 def _video_stream(container, path: str):
-    if not container.streams.video:
-        raise VideoError(path, "no video stream")
-    stream = container.streams.video[0]
+    """The video stream a player would play (see :func:`_video_streams`); :func:`video_stream_note`
+    says which when there are several."""
+    streams = _video_streams(container)
+    if not streams:
+        raise VideoError(path, "no video stream" if not container.streams.video else "no video stream (only an attached picture, e.g. cover art)")
+    stream = streams[0]
     if stream.codec_context is None or not stream.codec_context.name:
         raise VideoError(path, "video stream with a codec FFmpeg cannot decode")
     if not stream.width or not stream.height:
         raise VideoError(path, "video stream has no frame size (broken header)")
     return stream
+
+
+def _describe(stream) -> str:
+    what = f"{stream.width}x{stream.height} {stream.codec_context.name}" if _usable(stream) else "not decodable"
+    default = ", default" if stream.disposition & av.stream.Disposition.default else ""
+    return f"#{stream.index} ({what}{default})"
+
+
+def video_stream_note(path: str | os.PathLike) -> str | None:
+    """Which video stream is read when the file has several, e.g. ``"#1 (1280x720 h264, default) of
+    2 video streams; not #0 (640x272 h264, default)"``; None when it has one."""
+    path = os.fspath(path)
+    with open_container(path) as container:
+        chosen = _video_stream(container, path)
+        others = [s for s in _video_streams(container) if s.index != chosen.index]
+        if not others:
+            return None
+        return f"{_describe(chosen)} of {len(others) + 1} video streams; not {', '.join(map(_describe, others))}"
 
 
 def _stream_start(stream) -> Fraction:
@@ -87,9 +131,24 @@ def _stream_start(stream) -> Fraction:
 def _duration(container, stream) -> Fraction | None:
     if stream.duration and stream.time_base:
         return Fraction(stream.duration) * stream.time_base
+    # Matroska keeps each track's duration in a tag ("00:00:05.280000000"); the container's is the
+    # longest track's, which is not the video's when the file has a longer one beside it.
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    if tag:
+        try:
+            h, m, sec = tag.strip().split(":")
+            return (int(h) * 60 + int(m)) * 60 + Fraction(sec)
+        except ValueError:
+            log.debug("unreadable DURATION tag %r", tag)
     if container.duration:
         return Fraction(container.duration, av.time_base)
     return None
+
+
+def _stop_at(restart: Restart | None, audio: bool = False) -> Callable | None:
+    """A ``stop`` for :func:`_decode_safely`: the first packet after the restart."""
+    pos = None if restart is None else restart.audio_pos if audio else restart.pos
+    return None if pos is None else (lambda packet: packet.pos is not None and packet.pos >= pos)
 
 
 def probe(path: str | os.PathLike, *, frame_types: bool = False) -> VideoInfo:
@@ -105,14 +164,17 @@ def probe(path: str | os.PathLike, *, frame_types: bool = False) -> VideoInfo:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if not rate:
             raise VideoError(path, "video stream has no frame rate")
-        duration = _duration(container, stream)
+        restart = _restart_of(container, stream, path)
+        # Timestamps that restart: the clips are those of the part before the restart (FFmpeg's own
+        # estimate of such a file's duration mixes the two parts).
+        duration = restart.at if restart is not None else _duration(container, stream)
         if duration is None:
             raise VideoError(path, "duration unknown (no duration in the container or stream)")
         audio = container.streams.audio[0] if container.streams.audio else None
         audio_ctx = audio.codec_context if audio is not None else None  # None: a codec FFmpeg cannot decode
         counts: dict[str, int] = {}
         # FFmpeg hands the container's display matrix to decoded frames only: read the first one.
-        frames = _decode_safely(container, stream, path)
+        frames = _decode_safely(container, stream, path, stop=_stop_at(restart))
         try:
             first = next(frames, None)
             rotation = int(getattr(first, "rotation", 0) or 0)
@@ -142,13 +204,20 @@ def probe(path: str | os.PathLike, *, frame_types: bool = False) -> VideoInfo:
         )
 
 
-def _decode_safely(container, stream, path: str, *, max_errors: int = 50):
+def _decode_safely(container, stream, path: str, *, max_errors: int = 50, stop: Callable | None = None):
     """Decode ``stream`` frame by frame, skipping packets the decoder rejects (a damaged
     stretch of an otherwise good file) but giving up after ``max_errors`` of them in a row.
-    Counting in a row, not in total, lets an hour-long file with scattered damage through."""
+    Counting in a row, not in total, lets an hour-long file with scattered damage through.
+
+    ``stop(packet)`` is asked before each packet is decoded; when it says True, decoding ends there,
+    after the frames the decoder still holds (the end of the part of a file before its timestamps
+    restart)."""
     errors = 0
     try:
         for packet in container.demux(stream):
+            if stop is not None and packet.size and stop(packet):
+                yield from _flush(stream, path)
+                return
             try:
                 frames = packet.decode()
             except av.error.FFmpegError as err:
@@ -162,6 +231,110 @@ def _decode_safely(container, stream, path: str, *, max_errors: int = 50):
     except av.error.FFmpegError as err:
         # Demuxing itself failed (e.g. truncated mid-packet): stop here, keep what was decoded.
         log.debug("%s: demuxing stopped early: %s", path, err)
+
+
+def _flush(stream, path: str) -> list:
+    """The frames a decoder still holds (its reordering delay), at the end of what is read."""
+    try:
+        return stream.codec_context.decode(None)
+    except av.error.FFmpegError as err:
+        log.debug("%s: flushing the decoder failed: %s", path, err)
+        return []
+
+
+# AVFMT_TS_DISCONT: formats whose timestamps may jump (MPEG-TS, MPEG-PS), as files joined end to end do.
+_TS_DISCONT = 0x0200
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Where the timestamps of a file's video stream jump back, as in MPEG-TS recordings joined end
+    to end (``cat a.ts b.ts``). Only the part before it is read: the grid, the cheap pass and the
+    decoder all stop there, and the metadata says so (:meth:`note`)."""
+
+    at: Fraction               # the end of the part before the jump, s on the video's clock (first frame = 0)
+    to: Fraction               # the time the video's timestamps jump back to, on the same clock
+    pos: int                   # byte offset of the first video packet after the jump
+    audio_pos: int | None      # byte offset of the first packet after the first audio stream's own jump
+
+    def note(self) -> str:
+        return (f"restarts at {float(self.at):.2f} s (timestamps jump back to {float(self.to):.2f} s); "
+                f"only the first {float(self.at):.2f} s were used")
+
+
+def _restart_of(container, stream, path: str) -> Restart | None:
+    """The first timestamp restart of ``stream``, for formats that allow them (found once per file
+    and process: the whole file is demuxed, not decoded)."""
+    if not container.format.flags & _TS_DISCONT:
+        return None
+    st = os.stat(path)
+    audio = container.streams.audio[0].index if container.streams.audio else None
+    return _scan_restart(path, st.st_size, st.st_mtime_ns, stream.index, audio)
+
+
+def timeline_restart(path: str | os.PathLike) -> Restart | None:
+    """Where the timestamps of the video stream of ``path`` restart, or None (see :class:`Restart`)."""
+    path = os.fspath(path)
+    with open_container(path) as container:
+        return _restart_of(container, _video_stream(container, path), path)
+
+
+@functools.lru_cache(maxsize=32)
+def _scan_restart(path: str, size: int, mtime_ns: int, index: int, audio_index: int | None) -> Restart | None:
+    # A jump back of more than 0.1 s in decoding order (dts) is a discontinuity, as FFmpeg's own
+    # command line takes it; within one recording dts never decreases.
+    with open_container(path) as container:
+        video = container.streams[index]
+        streams = [video] + ([container.streams[audio_index]] if audio_index is not None else [])
+        rate = video.average_rate or video.guessed_rate or video.base_rate or 25
+        start = _stream_start(video)
+        last: dict[int, Fraction] = {}
+        jumps: dict[int, tuple[int, Fraction]] = {}
+        end = None
+        try:
+            for packet in container.demux(streams):
+                i = packet.stream.index
+                if packet.size == 0 or packet.dts is None or i in jumps:
+                    continue
+                t = Fraction(packet.dts) * packet.time_base
+                if i in last and t < last[i] - Fraction(1, 10):
+                    jumps[i] = (packet.pos, t)
+                    if len(jumps) == len(streams):
+                        break
+                    continue
+                last[i] = t
+                if i == index and packet.pts is not None:
+                    dur = Fraction(packet.duration) * packet.time_base if packet.duration else 1 / Fraction(rate)
+                    t_end = Fraction(packet.pts) * packet.time_base + dur
+                    end = t_end if end is None else max(end, t_end)
+        except av.error.FFmpegError as err:
+            log.debug("%s: demuxing stopped early: %s", path, err)
+    if index not in jumps or end is None:
+        return None
+    pos, to = jumps[index]
+    return Restart(at=end - start, to=to - start, pos=pos, audio_pos=jumps[audio_index][0] if audio_index in jumps else None)
+
+
+def intra_only(path: str | os.PathLike, packets: int = 32) -> bool:
+    """True when the first ``packets`` packets of the video stream are all key frames: an intra-only
+    stream (``-g 1``, the all-intra modes of cameras and editing exports), which carries no motion
+    vectors whatever its codec. Reads packets, decodes nothing."""
+    path = os.fspath(path)
+    with open_container(path) as container:
+        stream = _video_stream(container, path)
+        seen = 0
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                if not packet.is_keyframe:
+                    return False
+                seen += 1
+                if seen >= packets:
+                    break
+        except av.error.FFmpegError as err:
+            log.debug("%s: demuxing stopped early: %s", path, err)
+        return seen >= 2
 
 
 def to_rgb(frame, width: int, height: int, reformatter: VideoReformatter) -> np.ndarray:
@@ -221,7 +394,9 @@ def iter_video_frames(
     resize: dict[str, tuple[int, int, str]] | None = None,
     lazy: bool = False,
 ) -> Iterator[DecodedFrame]:
-    """Decode the first video stream once, in display order, with motion vectors attached.
+    """Decode the video stream once, in display order, with motion vectors attached. The stream is
+    the one a player would play (:func:`video_stream_note`); in a file whose timestamps restart
+    (:class:`Restart`) decoding ends at the restart.
 
     ``keyframes_only`` sets ``skip_frame="NONKEY"`` so only key frames are decoded (I-frame
     features). ``resize`` asks for small RGB copies of frames: ``{name: (width, height, which)}``
@@ -247,7 +422,7 @@ def iter_video_frames(
         resize = resize or {}
         reformatters = {name: VideoReformatter() for name in resize}
         last_t = None
-        for frame in _decode_safely(container, stream, path):
+        for frame in _decode_safely(container, stream, path, stop=_stop_at(_restart_of(container, stream, path))):
             if frame.pts is None:
                 # Some containers (raw streams) leave pts unset: count frames at the nominal rate.
                 t = 0.0 if last_t is None else last_t + 1.0 / float(stream.average_rate or 25)
@@ -269,15 +444,19 @@ def iter_video_frames(
             yield DecodedFrame(time=t, pict_type=ptype, key=key, mvs=mvs, images=images)
 
 
-def iter_audio(path: str | os.PathLike, *, sample_rate: int = 16000, gap_s: float = 0.05) -> Iterator[tuple[float, np.ndarray]]:
+def iter_audio(path: str | os.PathLike, *, sample_rate: int = 16000, gap_s: float = 0.05,
+               stop_at_restart: bool = False) -> Iterator[tuple[float, np.ndarray]]:
     """Decode the first audio stream as mono float32 at ``sample_rate``.
 
     Yields ``(t0, samples)`` where ``t0`` is the time of the first sample in seconds on the
     video's clock (0 = the first video frame), so audio and video line up. Chunks follow each
     other without a gap, except where the stream's timestamps jump ahead by more than ``gap_s``
     (packets the decoder rejected, or a pause in the recording): there ``t0`` jumps too, so the
-    audio after the gap stays under its video. Raises VideoError when the file has no audio
-    stream or no decoder for it.
+    audio after the gap stays under its video. Where the timestamps jump back (files joined end to
+    end) the chunks go on without a gap, as a player plays them; with ``stop_at_restart`` and a video
+    stream whose timestamps restart (:class:`Restart`) the audio ends at its own restart instead, with
+    the part of the video that is read. Raises VideoError when the file has no audio stream or no
+    decoder for it.
     """
     path = os.fspath(path)
     with open_container(path) as container:
@@ -286,7 +465,9 @@ def iter_audio(path: str | os.PathLike, *, sample_rate: int = 16000, gap_s: floa
         astream = container.streams.audio[0]
         if astream.codec_context is None:
             raise VideoError(path, "audio stream with a codec FFmpeg cannot decode")
-        origin = _stream_start(container.streams.video[0]) if container.streams.video else Fraction(0)
+        videos = _video_streams(container)
+        origin = _stream_start(videos[0]) if videos else Fraction(0)
+        restart = _restart_of(container, videos[0], path) if stop_at_restart and videos else None
         t0 = None
         produced = 0  # samples yielded so far, gaps included
 
@@ -298,7 +479,7 @@ def iter_audio(path: str | os.PathLike, *, sample_rate: int = 16000, gap_s: floa
                 produced += len(samples)
 
         resampler, setup = None, None
-        for frame in _decode_safely(container, astream, path):
+        for frame in _decode_safely(container, astream, path, stop=_stop_at(restart, audio=True)):
             if frame.pts is not None and frame.time_base is not None:
                 t = float(Fraction(frame.pts) * frame.time_base - origin)
                 if t0 is None:

