@@ -17,11 +17,12 @@ from scsampler.selectors.base import CannotScore, ClipSelector
 
 def evaluate_selector(selector: ClipSelector, *, ks, test, dense: dict[str, DenseResult], labels: dict[str, int],
                       segments: dict, kinds: list[str], scores: dict[str, dict[str, CachedScores]], clip_s: float,
-                      gflops_clip: float, trials: int = 1, seed: int = 0) -> list[dict]:
+                      gflops_clip: float, trials: int = 1, seed: int = 0, features: dict | None = None) -> list[dict]:
     """One row per K (one row for a selector that ignores K): top-1/top-5, clips classified, the
     selector's and the classifier's GFLOPs per video, and where the chosen clips lie (the share in
     salient segments, and in each segment kind). Videos the selector cannot score are left out of
-    its rows (``videos`` counts the rest)."""
+    its rows (``videos`` counts the rest). ``features``: video id -> (feature cache, content digest),
+    for a selector that reads cheap features clip by clip (a sequential policy)."""
     rows = []
     scoring = bool(selector.scorers)
     trials = trials if selector.stochastic else 1
@@ -33,7 +34,10 @@ def evaluate_selector(selector: ClipSelector, *, ks, test, dense: dict[str, Dens
                 probs = dense[entry.video_id].probs
                 if any(entry.video_id not in scores.get(s.key, {}) for s in selector.scorers.values()):
                     continue  # a scorer could not read this video (its error is recorded)
-                view = CachedVideo(entry.video_id, probs, label=labels[entry.video_id], generator=gen, scores=scores)
+                if not selector.scorers and selector.needs.features and entry.video_id not in (features or {}):
+                    continue  # its features could not be extracted (the error is recorded)
+                view = CachedVideo(entry.video_id, probs, label=labels[entry.video_id], generator=gen, scores=scores,
+                                   features=(features or {}).get(entry.video_id))
                 try:
                     choice = selector.select(view, k)
                 except CannotScore:

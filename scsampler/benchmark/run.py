@@ -21,6 +21,7 @@ Writes ``results.json`` and, generated from it, ``results.md`` and the plots.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -35,7 +36,9 @@ from scsampler.benchmark.accuracy import evaluate_selector
 from scsampler.benchmark.metrics import salient_share, segment_kinds
 from scsampler.benchmark.scores import scorer_scores
 from scsampler.benchmark.timing import time_selectors
+from scsampler.data.cache import FeatureCache, content_hash
 from scsampler.data.classes import dataset_paths
+from scsampler.data.extraction import extract_many
 from scsampler.data.manifest import read_manifest
 from scsampler.errors import ConfigError
 from scsampler.files import atomic_write_text
@@ -45,6 +48,7 @@ from scsampler.runtime.classifier import load_classifier, untrained_classifier
 from scsampler.runtime.dense import dense_scores
 from scsampler.runtime.sampler import Sampler, load_sampler
 from scsampler.selectors import SELECTORS, ClipSelector, fit_position_prior, load_selector, select_oracle
+from scsampler.selectors.registry import trained_selector
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +101,8 @@ class StageTimer:
 def default_strategies(sampler_names) -> tuple[str, ...]:
     """Every registered selector the named samplers allow, then each sampler by its name."""
     names = set(sampler_names)
-    registered = tuple(n for n, spec in SELECTORS.items() if set(spec.samplers) <= names and not (spec.samplers and n in names))
+    registered = tuple(n for n, spec in SELECTORS.items() if set(spec.samplers) <= names and not (spec.samplers and n in names)
+                       and spec.run_kind is None)  # a trained selector (videoepitoma) comes as a named run
     return registered + tuple(n for n in sampler_names if n not in registered)
 
 
@@ -107,6 +112,9 @@ def build_selectors(config: "BenchmarkConfig", samplers: dict[str, Sampler], pri
     stride (and av-union-list once per K'), the others once."""
     out = []
     for strategy in config.strategies:
+        if strategy in config.samplers and strategy not in samplers:  # a trained selector's run (train-epitoma)
+            out += [(load_selector(config.samplers[strategy], name=strategy, stride=n), n) for n in strides]
+            continue
         if strategy in samplers:
             out += [(load_selector(samplers[strategy].modality, samplers={samplers[strategy].modality: samplers[strategy]},
                                    name=strategy, stride=n), n) for n in strides]
@@ -153,7 +161,7 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
     if min(config.strides + config.timing_strides) < 1:
         raise ConfigError(f"strides must be >= 1, got {', '.join(map(str, config.strides + config.timing_strides))}")
     timer = StageTimer()
-    samplers = {name: load_sampler(run) for name, run in config.samplers.items()}
+    samplers = {name: load_sampler(run) for name, run in config.samplers.items() if not trained_selector(run)}
     for role in ("visual", "audio"):
         if role in samplers and samplers[role].modality != role:
             raise ConfigError(f"sampler {role!r} ({config.samplers[role]}) is a {samplers[role].modality} sampler")
@@ -193,6 +201,7 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
                 scores[scorer.key], scorer_errors = scorer_scores(scorer, shared_extractor({role: scorer}, classifier), test, cache,
                                                                   progress=progress)
             errors.update(scorer_errors)
+    features = _feature_views(selectors, classifier, test, cache, errors, timer, progress)
     clip_s = float(classifier.grid.clip_duration)
     labels = {e.video_id: index[e.label] for e in test}
     kinds = segment_kinds(segments) if segments else []
@@ -201,7 +210,7 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
         for selector, _ in selectors:
             rows += evaluate_selector(selector, ks=list(config.ks), test=test, dense=dense, labels=labels, segments=segments,
                                       kinds=kinds, scores=scores, clip_s=clip_s, gflops_clip=gflops_clip,
-                                      trials=config.random_trials, seed=config.seed)
+                                      trials=config.random_trials, seed=config.seed, features=features)
     timing_videos = test[: config.timing_videos]
     timed = [(s, n) for s, n in build_selectors(config, samplers, priors, config.timing_strides)
              if n == 1 or s.scorers]
@@ -247,6 +256,22 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
 
     write_report(results, out)
     return results
+
+
+def _feature_views(selectors, classifier, test, cache: Path, errors: dict, timer, progress: bool) -> dict:
+    """For selectors that read cheap features clip by clip rather than through scorers (a sequential
+    policy): the test videos' features extracted into the feature cache, and per video the
+    (cache, digest) their benchmark view reads."""
+    wanted = sorted({f for s, _ in selectors if not s.scorers for f in s.needs.features})
+    if not wanted:
+        return {}
+    ext = dataclasses.replace(shared_extractor({}, classifier), features=tuple(wanted))
+    with timer("features"):
+        summary = extract_many(test, cache / "features", ext, progress=progress)
+    errors.update({v: e for v, e in summary.failed})
+    fcache = FeatureCache(cache / "features", ext)
+    failed = {v for v, _ in summary.failed}
+    return {e.video_id: (fcache, content_hash(e.path)) for e in test if e.video_id not in failed}
 
 
 def _first_k_prime(timed: list[tuple[ClipSelector, int]]) -> list[tuple[ClipSelector, int]]:

@@ -6,7 +6,7 @@ The built-in selectors register themselves when their modules are imported here:
 SCSampler's samplers and combinations, and the training-free energy selectors.
 """
 
-from scsampler.selectors import baselines, energy, scoring  # noqa: F401  (registration)
+from scsampler.selectors import baselines, energy, epitoma, listen_to_look, scoring  # noqa: F401  (registration)
 from scsampler.selectors.base import CannotScore, Choice, ClipSelector, Needs, Scorer, Scores, VideoView
 from scsampler.selectors.combine import (
     av_convex_list,

@@ -90,6 +90,17 @@ def load_selector(spec: str | os.PathLike, *, samplers: Mapping[str, str | os.Pa
     return selector
 
 
+def trained_selector(run: str | os.PathLike) -> str | None:
+    """The registered selector that run directory ``run`` loads as when it holds a trained selector
+    (its config.json's "kind" is a selector's ``run_kind``, e.g. train-epitoma's run); None for a
+    sampler run, another run, or a path that is not a run directory."""
+    try:
+        kind = json.loads((Path(run) / "config.json").read_text()).get("kind")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    return next((n for n, s in SELECTORS.items() if s.run_kind is not None and s.run_kind == kind), None)
+
+
 def _from_run(run: Path, *, name: str | None, **options) -> ClipSelector:
     try:
         kind = json.loads((run / "config.json").read_text()).get("kind")

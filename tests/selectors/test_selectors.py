@@ -184,3 +184,18 @@ def test_the_python_api_of_the_readme(tiny_data, tiny_classifier, tmp_path):
     assert all(c["end_s"] > c["start_s"] for c in result.selected) and result.seconds["decode"] > 0
     summary = predict_many([entry.path], classifier, selector, tmp_path / "r.jsonl", k=2)
     assert len(summary.done) == 1 and (tmp_path / "r.jsonl").read_text().count("\n") == 1
+
+
+def test_the_benchmark_serves_a_sequential_policy_from_its_feature_cache(tiny_data, tiny_classifier, tmp_path):
+    from scsampler.benchmark.run import BenchmarkConfig, run_benchmark
+
+    register_selector("skimmer", help="a test's sequential policy")(lambda **_: Skimmer())
+    try:
+        results = run_benchmark(BenchmarkConfig(data=str(tiny_data), classifier=str(tiny_classifier), out=str(tmp_path / "b"),
+                                                strategies=("uniform", "skimmer"), ks=(2,), timing_videos=1, timing_k=2,
+                                                cache=str(tmp_path / "cache")), progress=False)
+    finally:
+        del SELECTORS["skimmer"]
+    rows = {r["strategy"]: r for r in results["rows"]}
+    assert rows["skimmer"]["clips_per_video"] == 2 and 0 <= rows["skimmer"]["top1"] <= 1
+    assert {t["strategy"] for t in results["timing"]} == {"uniform", "skimmer"}
