@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from scsampler.cli.predict import add_engine_options, engine_options
+
 # Library imports happen inside run(): `scsampler --help` must not pay for importing torch.
 ALL_FEATURES = ("md", "rgbr", "if", "audio")
 
@@ -30,13 +32,18 @@ def add_parser(sub) -> None:
     p.add_argument("--root", metavar="DIR", help="refuse manifest paths that resolve outside DIR")
     p.add_argument("--retry-failed", action="store_true", help="retry videos whose failure is cached")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_engine_options(p, "cheap-pass workers, one CPU each (default: one per CPU of the cluster)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from scsampler.data.extraction import extract_many
+    from scsampler.errors import ConfigError
     from scsampler.features.extractor import ExtractorConfig
 
+    engine = engine_options(args, stages=1)
+    if engine is not None and args.workers != 1:
+        raise ConfigError("--workers is the local engine's: with --engine ray give --workers-per-stage")
     features = tuple(f.strip() for f in args.features.split(",") if f.strip())
     try:
         config = ExtractorConfig(
@@ -49,15 +56,14 @@ def run(args) -> int:
     except ValueError as err:
         print(f"scsampler extract: error: {err}", file=sys.stderr)
         return 2
-    summary = extract_many(
-        args.inputs,
-        args.cache,
-        config,
-        workers=args.workers,
-        retry_failed=args.retry_failed,
-        root=args.root,
-        progress=not args.no_progress and sys.stderr.isatty(),
-    )
+    common = dict(retry_failed=args.retry_failed, root=args.root, progress=not args.no_progress and sys.stderr.isatty())
+    if engine is None:
+        summary = extract_many(args.inputs, args.cache, config, workers=args.workers, **common)
+    else:
+        from scsampler.runners.ray import extract_ray
+
+        workers = engine["workers"][0] if engine["workers"] else None
+        summary = extract_ray(args.inputs, args.cache, config, **common, address=engine["address"], workers=workers)
     single = len(summary.done) + len(summary.skipped) + len(summary.failed) == 1
     if single and summary.failed:
         print(f"scsampler extract: error: {summary.failed[0][1]}", file=sys.stderr)

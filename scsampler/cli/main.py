@@ -7,11 +7,12 @@ import logging
 import sys
 
 from scsampler.errors import ScsamplerError
-from scsampler.cli import benchmark, demo, extract, generate, import_data, predict, train_classifier, train_sampler
+from scsampler.cli import benchmark, demo, extract, generate, import_data, predict, score_dense, train_classifier, train_epitoma, train_sampler
+from scsampler.cli import train_listen_to_look
 
 # Each module has ``add_parser(subparsers)``, which registers its subcommand and sets
 # ``func`` to a function taking the parsed args and returning an exit status.
-SUBCOMMANDS = (generate, import_data, extract, train_classifier, train_sampler, benchmark, predict, demo)
+SUBCOMMANDS = (generate, import_data, extract, score_dense, train_classifier, train_sampler, train_epitoma, train_listen_to_look, benchmark, predict, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,6 +18,47 @@ def _size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[-1])
 
 
+def _counts(text: str) -> tuple[int, ...]:
+    """``4`` -> (4,); ``6,2`` -> (6, 2)."""
+    parts = text.split(",")
+    if len(parts) > 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count of workers: give N, or N,M for two stages")
+    return tuple(int(p) for p in parts)
+
+
+def add_engine_options(p, stages: str) -> None:
+    """``--engine``, ``--address`` and ``--workers-per-stage`` (``stages`` says what its numbers count)."""
+    g = p.add_argument_group("engine (Ray: pip install 'scsampler[ray]')")
+    g.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process (default); ray: workers of a Ray cluster, which open the video paths "
+                   "themselves (the same paths on every node), writing the same output")
+    g.add_argument("--address", metavar="ADDRESS",
+                   help="with --engine ray: the cluster, auto (RAY_ADDRESS, or the one `ray start` began on this machine), "
+                   "HOST:PORT or ray://HOST:10001 (default: a new Ray on this machine, listening on 127.0.0.1 only)")
+    g.add_argument("--workers-per-stage", type=_counts, metavar="N[,M]", help=f"with --engine ray: {stages}")
+
+
+def engine_options(args, stages: int) -> dict | None:
+    """``None`` for the local engine, else ``{"address", "workers"}`` for the Ray runner; with Ray
+    missing, a one-line error naming the extra that installs it."""
+    from scsampler.errors import ConfigError
+
+    if args.engine == "local":
+        given = [f for f, v in (("--address", args.address), ("--workers-per-stage", args.workers_per_stage)) if v is not None]
+        if given:
+            raise ConfigError(f"{given[0]} applies to --engine ray only")
+        return None
+    from scsampler.runners.ray import import_ray
+
+    import_ray()
+    workers = args.workers_per_stage
+    if workers is not None and len(workers) != stages:
+        if stages == 1:
+            raise ConfigError(f"--workers-per-stage: this command has one stage, give one number (got {len(workers)})")
+        workers = workers * stages
+    return {"address": args.address, "workers": workers}
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "predict",
@@ -44,7 +85,8 @@ def add_parser(sub) -> None:
     c.add_argument("--resize", type=_size, help="with --classifier-arch: decode size HxW (default 128x171 for a 112 crop, in those proportions for another)")
 
     s = p.add_argument_group("selection")
-    s.add_argument("--sampler", metavar="RUN", help="sampler run directory (from train-sampler): a visual one, or an audio one")
+    s.add_argument("--sampler", metavar="RUN", help="sampler run directory (from train-sampler): a visual one, or an audio one; "
+                   "or a trained selector's run (train-epitoma: the videoepitoma strategy)")
     s.add_argument("--audio-sampler", metavar="RUN", help="audio sampler run directory, to combine with a visual --sampler")
     s.add_argument(
         "--strategy", metavar="NAME", choices=selector_names(predict=True),
@@ -63,6 +105,9 @@ def add_parser(sub) -> None:
                    "(decoding and the samplers stay on the CPU)")
     p.add_argument("--retry-failed", action="store_true", help="retry videos recorded as failed in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_engine_options(p, "cheap-pass workers (one CPU each) and classifier workers (one GPU each with --device cuda, "
+                       "else one CPU), or N for both (default: the whole cluster, a classifier worker per GPU or "
+                       "half the CPUs, the cheap pass on the CPUs left)")
     p.set_defaults(func=run)
 
 
@@ -141,7 +186,9 @@ def run(args) -> int:
     from scsampler.errors import ConfigError
     from scsampler.runners.local import failures_path, predict_many
     from scsampler.selectors import get_spec, load_selector
+    from scsampler.selectors.registry import trained_selector
 
+    engine = engine_options(args, stages=2)
     inputs = list(args.inputs) + list(args.manifest)
     if not inputs:
         raise ConfigError("no videos: give VIDEO files and/or --manifest CSV")
@@ -150,22 +197,30 @@ def run(args) -> int:
         entries = [e for e in entries if e.split == args.split]
         if not entries:
             raise ConfigError(f"no videos of the split {args.split!r} in {', '.join(inputs)}")
-    classifier = load_classifier_from_args(args)
-    samplers = load_samplers_from_args(args, classifier)
-    strategy = args.strategy or default_strategy(samplers)
+    # On Ray the classifier is loaded here on the CPU and runs on --device on the classifier workers.
+    classifier = load_classifier_from_args(args if engine is None else argparse.Namespace(**{**vars(args), "device": "cpu"}))
+    trained = trained_selector(args.sampler) if args.sampler else None   # a trained selector's run, not a sampler's
+    samplers = {} if trained else load_samplers_from_args(args, classifier)
+    strategy = args.strategy or trained or default_strategy(samplers)
+    if trained and (strategy != trained or args.audio_sampler):
+        raise ConfigError(f"--sampler {args.sampler} is a {trained} run: it is the {trained} strategy, alone")
     missing = [m for m in get_spec(strategy).samplers if m not in samplers]
     if missing:
         flags = {"visual": "--sampler (a visual one)", "audio": "--audio-sampler (or an audio --sampler)"}
         raise ConfigError(f"strategy {strategy} needs {' and '.join(flags.get(m, f'--sampler (an {m} one)') for m in missing)}")
     if args.k < 1:
         raise ConfigError(f"--k must be >= 1, got {args.k}")
-    selector = load_selector(strategy, samplers=samplers, stride=args.stride, k_prime=args.k_prime, alpha=args.alpha)
+    selector = load_selector(args.sampler if trained else strategy, samplers=samplers, stride=args.stride, k_prime=args.k_prime,
+                             alpha=args.alpha)
     fallback = load_selector(args.fallback) if args.fallback != "none" else None
-    summary = predict_many(
-        entries, classifier, selector, args.out, k=args.k, fallback=fallback,
-        seed=args.seed, retry_failed=args.retry_failed, report=args.report,
-        progress=not args.no_progress and sys.stderr.isatty(),
-    )
+    common = dict(k=args.k, fallback=fallback, seed=args.seed, retry_failed=args.retry_failed, report=args.report,
+                  progress=not args.no_progress and sys.stderr.isatty())
+    if engine is None:
+        summary = predict_many(entries, classifier, selector, args.out, **common)
+    else:
+        from scsampler.runners.ray import predict_ray
+
+        summary = predict_ray(entries, classifier, selector, args.out, **common, **engine, device=args.device)
     failed = summary.failed + summary.recorded
     if len(entries) == 1 and failed and not summary.interrupted:
         print(f"scsampler predict: error: {failed[0][1]}", file=sys.stderr)

@@ -2,6 +2,10 @@
 only the features it asks for) -> decode the K chosen clips -> classify -> the video's prediction.
 ``scsampler predict``, every timing row of the benchmark and the batch runners call
 :func:`run_video`, so the numbers the benchmark reports are those of the command users run.
+:func:`run_video` is two stages composed, :func:`choose_clips` (probe, cheap pass, selection: CPU
+work that needs only the classifier's clip grid) and :func:`classify_chosen` (decode the chosen
+clips, classify), which a distributed runner runs on different workers; :class:`ChosenClips`, small
+and picklable, is what passes between them.
 
 Memory stays bounded whatever the video's length: the cheap pass streams clip features in chunks
 that are scored and dropped, only the per-clip scores (a few floats per clip) are kept, and only
@@ -21,7 +25,8 @@ from scsampler.data.cache import pack_clips
 from scsampler.errors import ConfigError, VideoError
 from scsampler.features.extractor import ExtractorConfig, extract_clip_features
 from scsampler.io.decode import DecodeStats
-from scsampler.io.video import probe
+from scsampler.io.grid import ClipGrid
+from scsampler.io.video import probe, timeline_restart, video_stream_note
 from scsampler.runtime.classifier import ClipClassifier
 from scsampler.runtime.sampler import rows_per_clip
 from scsampler.selectors.base import CannotScore, Choice, ClipSelector, Scorer, Scores
@@ -61,23 +66,25 @@ class VideoResult:
         }
 
 
-def shared_extractor(scorers: dict[str, Scorer], classifier: ClipClassifier | None = None) -> ExtractorConfig:
+def shared_extractor(scorers: dict[str, Scorer], classifier: ClipClassifier | None = None, *,
+                     grid: ClipGrid | None = None) -> ExtractorConfig:
     """The cheap-pass settings the scorers were made for (features aside), which must agree with
     each other and put clips on the classifier's grid. Settings no scorer fixes (a training-free one)
-    take the classifier's clip grid."""
+    take the classifier's clip grid. ``grid``: that grid, where the classifier itself is elsewhere."""
+    grid = classifier.grid if classifier is not None else grid
     settings = {}
     for name, scorer in scorers.items():
         for k, v in scorer.extractor.items():
             if k in settings and settings[k][0] != v:
                 raise ConfigError(f"the {settings[k][1]} and {name} samplers were trained on features extracted with different {k} ({settings[k][0]} vs {v})")
             settings.setdefault(k, (v, name))
-    if classifier is not None:
-        settings.setdefault("clip_frames", (classifier.grid.clip_frames, "classifier"))
-        settings.setdefault("fps", (classifier.grid.fps, "classifier"))
+    if grid is not None:
+        settings.setdefault("clip_frames", (grid.clip_frames, "classifier"))
+        settings.setdefault("fps", (grid.fps, "classifier"))
     ext = ExtractorConfig(**{k: v for k, (v, _) in settings.items()})
-    if classifier is not None and (ext.clip_frames, ext.fps) != (classifier.grid.clip_frames, classifier.grid.fps):
+    if grid is not None and (ext.clip_frames, ext.fps) != (grid.clip_frames, grid.fps):
         raise ConfigError(f"the samplers score clips of {ext.clip_frames} frames at {ext.fps} fps but the classifier's clips are "
-                          f"{classifier.grid.clip_frames} frames at {classifier.grid.fps} fps")
+                          f"{grid.clip_frames} frames at {grid.fps} fps")
     return ext
 
 
@@ -130,15 +137,16 @@ def cheap_scores(path, scorers: dict[str, Scorer], extractor: ExtractorConfig, n
 class FileVideo:
     """A :class:`scsampler.selectors.base.VideoView` of a video file: it runs the cheap pass, the
     targeted feature extraction or the dense classification a selector asks for, and keeps what
-    they cost."""
+    they cost. Without a classifier (only its ``grid``) it answers every question but :meth:`probs`."""
 
-    def __init__(self, path, video_id: str, num_clips: int, has_audio: bool, classifier: ClipClassifier, *,
-                 generator: torch.Generator | None = None, label: int | None = None):
+    def __init__(self, path, video_id: str, num_clips: int, has_audio: bool, classifier: ClipClassifier | None, *,
+                 grid: ClipGrid | None = None, generator: torch.Generator | None = None, label: int | None = None):
         self.path = path
         self.video_id = video_id
         self.num_clips = num_clips
         self.has_audio = has_audio
         self.classifier = classifier
+        self.grid = classifier.grid if classifier is not None else grid
         self.generator = generator
         self.label = label
         self.meta: dict = {}                 # the cheap pass's metadata (truncation, audio state)
@@ -150,22 +158,30 @@ class FileVideo:
 
     def scores(self, scorers: dict[str, Scorer], stride: int = 1) -> Scores:
         t = time.perf_counter()
-        scores, self.meta = cheap_scores(self.path, scorers, shared_extractor(scorers, self.classifier), self.num_clips, stride)
+        scores, self.meta = cheap_scores(self.path, scorers, shared_extractor(scorers, grid=self.grid), self.num_clips, stride)
         self.cheap_seconds += time.perf_counter() - t - scores.seconds
         self.scorer_seconds += scores.seconds
         return scores
 
     def features(self, features: Sequence[str], clips: Sequence[int]) -> dict[str, torch.Tensor]:
         t = time.perf_counter()
-        cfg = dataclasses.replace(shared_extractor({}, self.classifier), features=tuple(features))
+        cfg = dataclasses.replace(shared_extractor({}, grid=self.grid), features=tuple(features))
         wanted = {int(c) for c in clips}
         stream = extract_clip_features(self.path, cfg, clips=wanted)
-        got = [f for f in stream if f.clip.index in wanted]
+        got, last = [], max(wanted, default=-1)
+        for f in stream:  # the stream reads from the start: stop after the last clip asked for
+            if f.clip.index in wanted:
+                got.append(f)
+            if f.clip.index >= last:
+                break
         self.meta = stream.meta.to_json()
         self.cheap_seconds += time.perf_counter() - t
         return pack_clips(got) if got else {}
 
     def probs(self) -> torch.Tensor:
+        if self.classifier is None:
+            raise ConfigError("the selector asked for the classifier's probabilities of every clip without declaring "
+                              "needs.dense, so it was given no classifier")
         if self.dense is None:
             stats = DecodeStats()
             t0 = time.perf_counter()
@@ -177,30 +193,51 @@ class FileVideo:
         return self.dense
 
 
-def run_video(
+@dataclass
+class ChosenClips:
+    """What :func:`choose_clips` hands :func:`classify_chosen`: the choice and what it cost, small and
+    picklable (no decoded video; ``dense`` only where the selector classified every clip itself)."""
+
+    video: str
+    grid: ClipGrid                               # the clip grid the indices are on
+    num_clips: int
+    selector: str                                # the selector that chose (the fallback where it did)
+    indices: list[int]                           # the chosen clips, best first
+    scores: dict[str, list[float | None]]        # per scorer, every clip (nan -> None)
+    seconds: dict[str, float]                    # cheap, sampler, selection; decode, classify of dense selection
+    clips_scored: int
+    selector_gflops: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    fallback: str | None = None
+    dense: torch.Tensor | None = None            # (L, C) the selector's own classification of every clip
+    dense_frames: int = 0
+
+
+def choose_clips(
     path,
-    classifier: ClipClassifier,
+    grid: ClipGrid,
     selector: ClipSelector,
     k: int = 10,
     *,
+    classifier: ClipClassifier | None = None,
     fallback: ClipSelector | None = None,
     generator: torch.Generator | None = None,
     video_id: str | None = None,
     label: int | None = None,
-) -> VideoResult:
-    """Everything for one video; raises :class:`VideoError` (one line) for a bad file or a video the
-    selector cannot score (unless ``fallback`` is given: then that selector chooses, and the result
-    says why). ``label`` (the true class index) is needed by the oracle only."""
+) -> ChosenClips:
+    """The first stage of :func:`run_video`: probe, the cheap pass and the selection, on the clip
+    ``grid`` of the classifier. ``classifier`` is needed only by a selector that classifies every clip
+    (``selector.needs.dense``: dense, the oracle). Raises as :func:`run_video` does."""
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}")
     video_id = video_id or str(path)
     t0 = time.perf_counter()
     info = probe(path)
-    num_clips = classifier.grid.num_clips(info.duration)
+    num_clips = grid.num_clips(info.duration)
     if num_clips == 0:
         raise VideoError(str(path), f"video is {float(info.duration):.2f} s long, shorter than one clip")
     t_probe = time.perf_counter()
-    view = FileVideo(path, video_id, num_clips, info.has_audio, classifier, generator=generator, label=label)
+    view = FileVideo(path, video_id, num_clips, info.has_audio, classifier, grid=grid, generator=generator, label=label)
     notes: list[str] = []
     fallback_note = None
     needs = selector.needs
@@ -218,9 +255,14 @@ def run_video(
             raise VideoError(str(path), f"{err} (use --fallback uniform to fall back)") from None
         fallback_note = f"{fallback.name}: {err}"
         choice = fallback.select(view, k)
-    chosen = choice.indices
     if view.meta.get("truncated"):
         notes.append(f"the video stream ended after {view.meta['num_clips']} of {num_clips} clips; the rest were not scored")
+    # Whatever the selector read: a file whose timestamps restart, a file with several video streams.
+    restart, stream_note = timeline_restart(path), video_stream_note(path)
+    if restart is not None:
+        notes.append(f"the file's timeline {restart.note()}")
+    if stream_note:
+        notes.append(f"video stream {stream_note}")
     if needs.audio == "optional" and "audio" in needs.features:
         if not info.has_audio:
             notes.append(f"the video has no audio stream: the {selector.name} selector scored it from the visual features alone")
@@ -237,44 +279,89 @@ def run_video(
     # on its behalf (the oracle: reported as decode and classify), and the rest (its ranking).
     probe_s = t_probe - t0
     selection_s = t2 - t_probe - view.cheap_seconds - view.scorer_seconds - sum(view.dense_seconds.values())
+    return ChosenClips(
+        video=video_id,
+        grid=grid,
+        num_clips=num_clips,
+        selector=used.name,
+        indices=choice.indices.tolist(),
+        scores={m: [_num(v) for v in s.tolist()] for m, s in choice.scores.items()},
+        seconds={"cheap": probe_s + view.cheap_seconds, "sampler": view.scorer_seconds, "selection": selection_s,
+                 "decode": view.dense_seconds["decode"], "classify": view.dense_seconds["classify"]},
+        clips_scored=choice.clips_scored,
+        selector_gflops=choice.gflops,
+        notes=notes,
+        fallback=fallback_note,
+        dense=view.dense,
+        dense_frames=view.dense_frames,
+    )
+
+
+def classify_chosen(path, classifier: ClipClassifier, chosen: ChosenClips) -> VideoResult:
+    """The second stage of :func:`run_video`: decode the chosen clips of ``path``, classify them and
+    average (or take them from the selector's own dense classification)."""
+    if chosen.grid != classifier.grid:
+        raise ConfigError(f"the clips were chosen on a grid of {chosen.grid.clip_frames} frames at {chosen.grid.fps} fps "
+                          f"but the classifier's clips are {classifier.grid.clip_frames} frames at {classifier.grid.fps} fps")
+    t2 = time.perf_counter()
     stats = DecodeStats()
-    if view.dense is not None:
-        probs = view.dense[chosen]  # the selector already classified every clip
-        t3 = t4 = time.perf_counter()
+    if chosen.dense is not None:
+        probs = chosen.dense[chosen.indices]  # the selector already classified every clip
+        t3 = time.perf_counter()
     else:
-        rgb = classifier.decode(path, chosen.tolist(), stats)
+        rgb = classifier.decode(path, chosen.indices, stats)
         t3 = time.perf_counter()
         probs = classifier.probabilities(rgb)
-        t4 = time.perf_counter()
     video = probs.mean(dim=0)
     t5 = time.perf_counter()
     top = torch.topk(video, min(5, len(video)))
     grid = classifier.grid
     selected = []
-    for rank, i in enumerate(chosen.tolist()):
-        c = grid.clip(video_id, i)
+    for rank, i in enumerate(chosen.indices):
+        c = grid.clip(chosen.video, i)
         selected.append({
             "rank": rank, "index": i, "start_s": c.start_s, "end_s": c.end_s,
-            "scores": {m: _num(s[i]) for m, s in choice.scores.items()},
+            "scores": {m: s[i] for m, s in chosen.scores.items()},
             "top_class": classifier.classes[int(probs[rank].argmax())],
         })
+    seconds = dict(chosen.seconds)
+    seconds["decode"] += t3 - t2
+    seconds["classify"] += t5 - t3
     return VideoResult(
-        video=video_id,
-        num_clips=num_clips,
-        selector=used.name,
+        video=chosen.video,
+        num_clips=chosen.num_clips,
+        selector=chosen.selector,
         selected=selected,
         top5=[{"label": classifier.classes[int(j)], "prob": float(p)} for p, j in zip(top.values, top.indices)],
         probs=video,
-        seconds={"cheap": probe_s + view.cheap_seconds, "sampler": view.scorer_seconds, "selection": selection_s,
-                 "decode": t3 - t2 + view.dense_seconds["decode"], "classify": t5 - t3 + view.dense_seconds["classify"]},
-        clips_scored=choice.clips_scored,
-        clips_decoded=len(chosen) if view.dense is None else num_clips,
-        frames_decoded=stats.frames_decoded + view.dense_frames,
-        selector_gflops=choice.gflops,
-        notes=notes,
-        fallback=fallback_note,
-        scores={m: [_num(v) for v in s.tolist()] for m, s in choice.scores.items()},
+        seconds=seconds,
+        clips_scored=chosen.clips_scored,
+        clips_decoded=len(chosen.indices) if chosen.dense is None else chosen.num_clips,
+        frames_decoded=stats.frames_decoded + chosen.dense_frames,
+        selector_gflops=chosen.selector_gflops,
+        notes=list(chosen.notes),
+        fallback=chosen.fallback,
+        scores={m: list(s) for m, s in chosen.scores.items()},
     )
+
+
+def run_video(
+    path,
+    classifier: ClipClassifier,
+    selector: ClipSelector,
+    k: int = 10,
+    *,
+    fallback: ClipSelector | None = None,
+    generator: torch.Generator | None = None,
+    video_id: str | None = None,
+    label: int | None = None,
+) -> VideoResult:
+    """Everything for one video; raises :class:`VideoError` (one line) for a bad file or a video the
+    selector cannot score (unless ``fallback`` is given: then that selector chooses, and the result
+    says why). ``label`` (the true class index) is needed by the oracle only."""
+    chosen = choose_clips(path, classifier.grid, selector, k, classifier=classifier, fallback=fallback,
+                          generator=generator, video_id=video_id, label=label)
+    return classify_chosen(path, classifier, chosen)
 
 
 def _check_audio(view: FileVideo, selector: ClipSelector) -> None:
