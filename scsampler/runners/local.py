@@ -109,6 +109,24 @@ def _generator(seed: int, video_id: str) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(video_id.encode("utf-8")))
 
 
+def error_line(entry: ManifestEntry, err: BaseException) -> str:
+    """The one line recorded for a video that failed with ``err``."""
+    if isinstance(err, VideoError):
+        return f"{entry.video_id}: {err.cause}"
+    if not isinstance(err, ScsamplerError):
+        log.debug("unexpected failure on %s", entry.path, exc_info=True)
+        return f"{entry.video_id}: {type(err).__name__}: {' '.join(str(err).split())}"
+    return f"{entry.video_id}: {' '.join(str(err).split())}"
+
+
+def error_record(entry: ManifestEntry, error: str) -> dict:
+    """The results-file line of a video that failed."""
+    rec = {"video": entry.video_id, "error": error}
+    if entry.label is not None:
+        rec["label"] = entry.label
+    return rec
+
+
 def predict_one(entry: ManifestEntry, classifier: ClipClassifier, selector: ClipSelector, k: int = 10, *,
                 fallback: ClipSelector | None = None, seed: int = 0) -> dict:
     """The record of one video: its result, or ``{"video", "error"}`` for a bad file. Raises only
@@ -124,20 +142,44 @@ def predict_one(entry: ManifestEntry, classifier: ClipClassifier, selector: Clip
                            generator=_generator(seed, entry.video_id), label=label)
     except ConfigError:
         raise
-    except VideoError as err:
-        rec["error"] = f"{entry.video_id}: {err.cause}"
-    except ScsamplerError as err:
-        rec["error"] = f"{entry.video_id}: {' '.join(str(err).split())}"
-    except (RuntimeError, ValueError, MemoryError, OSError) as err:
-        # A decoder or model state we did not foresee: record it for this video, let the batch go on.
-        log.debug("unexpected failure on %s", entry.path, exc_info=True)
-        rec["error"] = f"{entry.video_id}: {type(err).__name__}: {' '.join(str(err).split())}"
+    except (ScsamplerError, RuntimeError, ValueError, MemoryError, OSError) as err:
+        # A bad file, or a decoder or model state we did not foresee: recorded for this video, the batch goes on.
+        rec["error"] = error_line(entry, err)
     else:
         rec.update(result.to_json())
         rec["scores"] = result.scores
     if entry.label is not None:
         rec["label"] = entry.label
     return rec
+
+
+def resume(out: Path, entries: list[ManifestEntry], settings: dict, retry_failed: bool, summary: PredictSummary):
+    """Before the first video: read ``out`` back, refuse other settings, drop a line cut short and the
+    failures to retry (rewriting the file atomically), and list what is left to do (each video once).
+    Fills ``summary``'s dropped, recorded and skipped videos. Returns ``(records, todo)``."""
+    records, bad = read_results(out)
+    _check_settings(out, records, settings)
+    summary.dropped_lines = bad
+    wanted = {e.video_id for e in entries}
+    retry = {v for v, r in records.items() if "error" in r and retry_failed and v in wanted}
+    if bad or retry or _unterminated(out):
+        if bad:
+            log.warning("%s: dropped %d unreadable line(s) (cut short when an earlier run was killed)", out, bad)
+        records = {v: r for v, r in records.items() if v not in retry}
+        rewrite_results(out, list(records.values()))
+    todo, seen = [], set()
+    for e in entries:
+        if e.video_id in seen:
+            continue
+        seen.add(e.video_id)
+        rec = records.get(e.video_id)
+        if rec is None:
+            todo.append(e)
+        elif "error" in rec:
+            summary.recorded.append((e.video_id, rec["error"]))
+        else:
+            summary.skipped.append(e.video_id)
+    return records, todo
 
 
 def predict_many(
@@ -162,31 +204,11 @@ def predict_many(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     nested = run_settings(classifier, selector, fallback, seed)
-    records, bad = read_results(out)
-    _check_settings(out, records, {"strategy": selector.name, "k": k, **nested})
-    summary = PredictSummary(dropped_lines=bad)
-    wanted = {e.video_id for e in entries}
-    retry = {v for v, r in records.items() if "error" in r and retry_failed and v in wanted}
-    if bad or retry or _unterminated(out):
-        if bad:
-            log.warning("%s: dropped %d unreadable line(s) (cut short when an earlier run was killed)", out, bad)
-        records = {v: r for v, r in records.items() if v not in retry}
-        rewrite_results(out, list(records.values()))
+    summary = PredictSummary()
+    records, todo = resume(out, entries, {"strategy": selector.name, "k": k, **nested}, retry_failed, summary)
     if report is not None:
         report = Path(report)
         report.mkdir(parents=True, exist_ok=True)
-    todo, seen = [], set()
-    for e in entries:
-        if e.video_id in seen:
-            continue
-        seen.add(e.video_id)
-        rec = records.get(e.video_id)
-        if rec is None:
-            todo.append(e)
-        elif "error" in rec:
-            summary.recorded.append((e.video_id, rec["error"]))
-        else:
-            summary.skipped.append(e.video_id)
     bar = tqdm(total=len(todo), desc="predict", unit="video", disable=not progress)
     try:
         with open(out, "a", encoding="utf-8") as f:

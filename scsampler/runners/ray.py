@@ -51,13 +51,12 @@ from scsampler.pipeline.video import ChosenClips, choose_clips, classify_chosen
 from scsampler.reports import html as report_html
 from scsampler.runners.local import (
     PredictSummary,
-    _check_settings,
     _generator,
-    _unterminated,
     _write_failures,
+    error_line,
+    error_record,
     predict_one,
-    read_results,
-    rewrite_results,
+    resume,
     run_settings,
 )
 from scsampler.runtime.classifier import ClipClassifier
@@ -152,23 +151,6 @@ def _on_gpu(device: str) -> bool:
 
 # --- the workers (Ray actors; the classes are wrapped with ray.remote when a run starts) --------
 
-def _stage_error(entry: ManifestEntry, err: BaseException) -> str:
-    """The one line of the local runner (:func:`scsampler.runners.local.predict_one`) for ``err``."""
-    if isinstance(err, VideoError):
-        return f"{entry.video_id}: {err.cause}"
-    if isinstance(err, ScsamplerError):
-        return f"{entry.video_id}: {' '.join(str(err).split())}"
-    log.debug("unexpected failure on %s", entry.path, exc_info=True)
-    return f"{entry.video_id}: {type(err).__name__}: {' '.join(str(err).split())}"
-
-
-def _error_record(entry: ManifestEntry, error: str) -> dict:
-    rec = {"video": entry.video_id, "error": error}
-    if entry.label is not None:
-        rec["label"] = entry.label
-    return rec
-
-
 @dataclasses.dataclass(frozen=True)
 class Shared:
     """Models put once in Ray's object store and passed, boxed, with every call: a worker fetches
@@ -232,7 +214,7 @@ class CheapWorker(_Worker):
         except ConfigError as err:
             return {"config_error": str(err)}
         except (ScsamplerError, RuntimeError, ValueError, MemoryError, OSError) as err:
-            return _error_record(entry, _stage_error(entry, err))
+            return error_record(entry, error_line(entry, err))
 
 
 class ClassifierWorker(_Worker):
@@ -260,7 +242,7 @@ class ClassifierWorker(_Worker):
         except ConfigError as err:
             return {"config_error": str(err)}
         except (ScsamplerError, RuntimeError, ValueError, MemoryError, OSError) as err:
-            return _error_record(entry, _stage_error(entry, err))
+            return error_record(entry, error_line(entry, err))
         rec = {"video": entry.video_id, **result.to_json(), "scores": result.scores}
         if entry.label is not None:
             rec["label"] = entry.label
@@ -488,35 +470,6 @@ class _Progress:
         self.bar.close()
 
 
-def _resume(out: Path, entries: list[ManifestEntry], settings: dict, retry_failed: bool, summary: PredictSummary):
-    """What the local runner does before its first video: read ``out`` back, refuse other settings,
-    drop a line cut short and the failures to retry (rewriting the file atomically), and list what
-    is left to do. Returns ``(records, todo)``."""
-    records, bad = read_results(out)
-    _check_settings(out, records, settings)
-    summary.dropped_lines = bad
-    wanted = {e.video_id for e in entries}
-    retry = {v for v, r in records.items() if "error" in r and retry_failed and v in wanted}
-    if bad or retry or _unterminated(out):
-        if bad:
-            log.warning("%s: dropped %d unreadable line(s) (cut short when an earlier run was killed)", out, bad)
-        records = {v: r for v, r in records.items() if v not in retry}
-        rewrite_results(out, list(records.values()))
-    todo, seen = [], set()
-    for e in entries:
-        if e.video_id in seen:
-            continue
-        seen.add(e.video_id)
-        rec = records.get(e.video_id)
-        if rec is None:
-            todo.append(e)
-        elif "error" in rec:
-            summary.recorded.append((e.video_id, rec["error"]))
-        else:
-            summary.skipped.append(e.video_id)
-    return records, todo
-
-
 def predict_ray(
     entries: list[ManifestEntry | str | os.PathLike],
     classifier: ClipClassifier,
@@ -543,7 +496,7 @@ def predict_ray(
     out.parent.mkdir(parents=True, exist_ok=True)
     nested = run_settings(classifier, selector, fallback, seed)
     summary = PredictSummary()
-    records, todo = _resume(out, entries, {"strategy": selector.name, "k": k, **nested}, retry_failed, summary)
+    records, todo = resume(out, entries, {"strategy": selector.name, "k": k, **nested}, retry_failed, summary)
     if report is not None:
         report = Path(report)
         report.mkdir(parents=True, exist_ok=True)
@@ -593,7 +546,7 @@ def predict_ray(
                     if isinstance(value, ChosenClips):
                         chosen.append((entry, value))
                         return
-                    rec = _error_record(entry, value.error) if isinstance(value, _Lost) else value
+                    rec = error_record(entry, value.error) if isinstance(value, _Lost) else value
                     if "config_error" in rec:
                         raise ConfigError(rec["config_error"])
                     rec.update(strategy=selector.name, k=k, settings=nested)
