@@ -42,7 +42,7 @@ from scsampler.data.cache import FeatureCache
 from scsampler.data.classes import dataset_paths
 from scsampler.data.extraction import extract_many
 from scsampler.data.manifest import ManifestEntry, read_manifest
-from scsampler.engine.loop import Step, train
+from scsampler.engine.loop import Step, shuffled, train
 from scsampler.engine.runs import is_finished_run, run_identity
 from scsampler.engine.sampler import default_cache
 from scsampler.errors import ConfigError, ScsamplerError
@@ -249,8 +249,7 @@ def train_light(config: EpitomaTrainConfig, videos: list[TimestepFrames], num_cl
     bs = config.light_batch_size
 
     def batches(epoch: int):
-        order = torch.from_numpy(rng.permutation(len(x)))
-        return (order[b : b + bs] for b in range(0, len(x), bs))
+        return shuffled(len(x), bs, rng)
 
     def step(batch) -> Step:
         frames = prepare("if", x[batch])
@@ -343,8 +342,7 @@ def train_gate(config: EpitomaTrainConfig, light: list[torch.Tensor], heavy: lis
 
     def batches(epoch: int):
         gate.noise_scale = noise_scale(config, epoch)
-        order = rng.permutation(n)
-        return ([int(v) for v in order[b : b + bs]] for b in range(0, n, bs))
+        return ([int(v) for v in batch] for batch in shuffled(n, bs, rng))
 
     def step(batch) -> Step:
         x, y, mask = timestep_batch(batch, light, heavy, config.timesteps, rng)

@@ -38,7 +38,7 @@ from scsampler.data.cache import FeatureCache
 from scsampler.data.classes import dataset_paths
 from scsampler.data.extraction import extract_many
 from scsampler.data.manifest import ManifestEntry, read_manifest
-from scsampler.engine.loop import Step, train
+from scsampler.engine.loop import Step, shuffled, train
 from scsampler.engine.runs import is_finished_run, run_identity
 from scsampler.engine.sampler import default_cache
 from scsampler.errors import ConfigError, ScsamplerError
@@ -273,8 +273,7 @@ def fit_distill(config: DistillConfig, *, progress: bool = True, reuse: bool = T
     bs = config.batch_size
 
     def batches(epoch: int):
-        order = torch.from_numpy(rng.permutation(len(images)))
-        return (order[b : b + bs] for b in range(0, len(images), bs))
+        return shuffled(len(images), bs, rng)
 
     def step(b) -> Step:
         out = distill_step(student, loss, images[b], audio[b], z_t[b], p_t[b])
@@ -369,8 +368,7 @@ def fit_skim(config: SkimConfig, *, progress: bool = True, reuse: bool = True) -
     n, bs = len(videos), config.batch_size
 
     def batches(epoch: int):
-        order = rng.permutation(n)
-        return ([int(v) for v in order[b : b + bs]] for b in range(0, n, bs))
+        return ([int(v) for v in batch] for batch in shuffled(n, bs, rng))
 
     def step(batch) -> Step:
         zi, za, valid = window_batch(feats, batch, config.window, rng)

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 from tqdm import tqdm
@@ -104,3 +105,10 @@ def train(
         log.info("%s: epoch %d: %s (%.1f s)", desc, epoch + 1, shown, stats["seconds"])
         bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items() if k not in ("epoch", "seconds")})
     return curve
+
+
+def shuffled(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[torch.Tensor]:
+    """One epoch of minibatches: the indices ``0..n-1`` in an order drawn from ``rng`` (one
+    permutation per call, drawn when the epoch starts), ``batch_size`` at a time (the last one shorter)."""
+    order = torch.from_numpy(rng.permutation(n))
+    return (order[b : b + batch_size] for b in range(0, n, batch_size))

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from scsampler.data.cache import FeatureCache
 from scsampler.data.classes import dataset_paths
 from scsampler.data.extraction import extract_many
-from scsampler.engine.loop import Step, train
+from scsampler.engine.loop import Step, shuffled, train
 from scsampler.engine.runs import is_finished_run, run_identity
 from scsampler.data.manifest import read_manifest
 from scsampler.errors import ConfigError
@@ -220,8 +220,7 @@ def train_network(config: SamplerTrainConfig, feature: str, ts: TrainSet, num_cl
     def batches(epoch: int):
         if config.loss == "sal-rank":
             return pair_batches(ts, config.batch_size, rng)
-        order = torch.from_numpy(rng.permutation(n))
-        return (order[b : b + config.batch_size] for b in range(0, n, config.batch_size))
+        return shuffled(n, config.batch_size, rng)
 
     curve = train(modules, batches, lambda batch: _sampler_step(config, feature, net, ts, batch), params=params,
                   epochs=config.epochs, steps_per_epoch=per_epoch, lr=config.lr, weight_decay=config.weight_decay,
