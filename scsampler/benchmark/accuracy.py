@@ -24,7 +24,7 @@ def evaluate_selector(selector: ClipSelector, *, ks, test, dense: dict[str, Dens
     its rows (``videos`` counts the rest). ``features``: video id -> (feature cache, content digest),
     for a selector that reads cheap features clip by clip (a sequential policy)."""
     rows = []
-    scoring = bool(selector.scorers)
+    scoring = bool(selector.scorers or selector.needs.features)
     trials = trials if selector.stochastic else 1
     for k in (ks if selector.takes_k else [0]):
         top1, top5, clips, overlap, cheap, by_kind = [], [], [], [], [], []
@@ -61,7 +61,7 @@ def evaluate_selector(selector: ClipSelector, *, ks, test, dense: dict[str, Dens
             "k": k if selector.takes_k else None,
         }
         if scoring:
-            row.update(stride=getattr(selector, "stride", 1), k_prime=selector.settings.get("k_prime"))
+            row.update(stride=selector.settings.get("stride", 1), k_prime=selector.settings.get("k_prime"))
         row.update({
             "top1": float(np.mean(top1)),
             "top1_std_over_trials": float(per_trial.std()) if trials > 1 else None,

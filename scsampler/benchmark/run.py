@@ -234,7 +234,7 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
         "samplers": {name: {"run": config.samplers[name], "modality": s.modality, "loss": s.loss, "features": list(s.features),
                             "arch": s.config.get("arch"), "gflops_per_row": {f: v / 1e9 for f, v in s.flops_per_row().items()}}
                      for name, s in samplers.items()},
-        "selectors": {s.name: s.settings for s, _ in selectors},
+        "selectors": [s.settings for s, _ in selectors],
         "classifier": {
             "name": classifier.name,
             "transform": classifier.transform.to_json(),

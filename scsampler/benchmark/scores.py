@@ -17,12 +17,12 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from scsampler.data.cache import FeatureCache, content_hash
+from scsampler.data.cache import FeatureCache, content_hash, settings_key
 from scsampler.data.extraction import extract_many
 from scsampler.data.manifest import ManifestEntry
 from scsampler.features.extractor import ExtractorConfig
 from scsampler.files import atomic_path
-from scsampler.runtime.sampler import packed_keys, rows_per_clip
+from scsampler.runtime.sampler import PACKED, packed_keys, rows_per_clip
 from scsampler.selectors.base import Scorer, Scores
 from scsampler.selectors.combine import strided
 
@@ -31,6 +31,7 @@ from scsampler.selectors.combine import strided
 class CachedScores:
     scores: torch.Tensor                 # (L,) nan where not scored
     rows_per_clip: dict[str, float]      # feature -> network evaluations per clip (frames scored)
+    flops_per_row: dict[str, int] | None = None   # FLOPs of one evaluation per feature, on this video
 
 
 def scorer_scores(scorer: Scorer, extractor: ExtractorConfig, entries: list[ManifestEntry], cache_root: Path, *,
@@ -48,18 +49,22 @@ def scorer_scores(scorer: Scorer, extractor: ExtractorConfig, entries: list[Mani
         if entry.video_id in errors:
             continue
         digest = content_hash(entry.path)
-        path = cache_root / "scores" / scorer.key / digest[:2] / f"{digest}.safetensors"
+        path = cache_root / "scores" / f"{scorer.key}-{settings_key(extractor)}" / digest[:2] / f"{digest}.safetensors"
         if path.exists():
             with safe_open(str(path), framework="pt") as f:
-                out[entry.video_id] = CachedScores(f.get_tensor("scores"), json.loads(f.metadata()["rows_per_clip"]))
+                meta = f.metadata()
+                out[entry.video_id] = CachedScores(f.get_tensor("scores"), json.loads(meta["rows_per_clip"]),
+                                                   json.loads(meta.get("flops_per_row", "null")))
             continue
         packed = fcache.load(digest, keys=packed_keys(scorer.features))
         n = len(packed["clip_index"])
         scores = scorer.score(packed, n)
         rows = rows_per_clip(scorer.features, packed, n, scorer.frames_per_clip)
+        flops = scorer.flops_per_row()
         with atomic_path(path) as tmp:
-            save_file({"scores": scores.contiguous()}, str(tmp), metadata={"rows_per_clip": json.dumps(rows), "video_id": entry.video_id})
-        out[entry.video_id] = CachedScores(scores, rows)
+            save_file({"scores": scores.contiguous()}, str(tmp), metadata={
+                "rows_per_clip": json.dumps(rows), "flops_per_row": json.dumps(flops), "video_id": entry.video_id})
+        out[entry.video_id] = CachedScores(scores, rows, flops)
     return out, errors
 
 
@@ -80,14 +85,19 @@ class CachedVideo:
 
     def scores(self, scorers: dict[str, Scorer], stride: int = 1) -> Scores:
         scored = strided(self.num_clips, stride)
-        values, rows = {}, {}
+        values, rows, flops = {}, {}, {}
         for role, scorer in scorers.items():
             cached = self._scores[scorer.key][self.video_id]
+            full = torch.full((self.num_clips,), float("nan"))
+            n = min(self.num_clips, len(cached.scores))   # a stream that ended early: the rest unscored
+            full[:n] = cached.scores[:n]
             v = torch.full((self.num_clips,), float("nan"))
-            v[scored] = cached.scores[: self.num_clips][scored]
+            v[scored] = full[scored]
             values[role] = v
             rows[role] = cached.rows_per_clip
-        return Scores(values, rows)
+            if cached.flops_per_row:
+                flops[role] = cached.flops_per_row
+        return Scores(values, rows, flops_per_row=flops)
 
     def features(self, features: Sequence[str], clips: Sequence[int]) -> dict[str, torch.Tensor]:
         if self._features is None:
@@ -104,7 +114,7 @@ def select_clips(packed: dict[str, torch.Tensor], clips: Sequence[int]) -> dict[
     """The rows of a packed video (:func:`scsampler.data.cache.pack_clips`) that belong to ``clips``,
     clip numbers kept."""
     wanted = torch.as_tensor(sorted({int(c) for c in clips}), dtype=torch.long)
-    owner_of = {"md": "md_clip", "rgbr": "rgbr_clip", "iframes": "iframes_clip"}
+    owner_of = dict(PACKED.values())    # packed key -> its rows' clip key
     out = {}
     per_clip = packed["clip_index"].long()
     keep_clip = torch.isin(per_clip, wanted)

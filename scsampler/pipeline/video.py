@@ -130,8 +130,9 @@ def cheap_scores(path, scorers: dict[str, Scorer], extractor: ExtractorConfig, n
         if len(pending) >= chunk:
             flush()
     flush()
-    per_clip_rows = {m: {f: v / max(num_clips, 1) for f, v in r.items()} for m, r in rows.items()}
-    return Scores(values, per_clip_rows, spent[0]), stream.meta.to_json()
+    per_clip_rows = {m: {f: v / max(len(wanted), 1) for f, v in r.items()} for m, r in rows.items()}
+    flops = {m: s.flops_per_row() for m, s in scorers.items()}
+    return Scores(values, per_clip_rows, spent[0], flops), stream.meta.to_json()
 
 
 class FileVideo:
@@ -233,6 +234,7 @@ def choose_clips(
     video_id = video_id or str(path)
     t0 = time.perf_counter()
     info = probe(path)
+    restart, stream_note = timeline_restart(path), video_stream_note(path)  # for the notes (cached per file)
     num_clips = grid.num_clips(info.duration)
     if num_clips == 0:
         raise VideoError(str(path), f"video is {float(info.duration):.2f} s long, shorter than one clip")
@@ -258,7 +260,6 @@ def choose_clips(
     if view.meta.get("truncated"):
         notes.append(f"the video stream ended after {view.meta['num_clips']} of {num_clips} clips; the rest were not scored")
     # Whatever the selector read: a file whose timestamps restart, a file with several video streams.
-    restart, stream_note = timeline_restart(path), video_stream_note(path)
     if restart is not None:
         notes.append(f"the file's timeline {restart.note()}")
     if stream_note:

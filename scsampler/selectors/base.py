@@ -66,11 +66,14 @@ class Scorer(Protocol):
 @dataclass
 class Scores:
     """What :meth:`VideoView.scores` returns: every scorer's ``(L,)`` scores (``nan`` = not scored),
-    the network evaluations per clip of each scorer's features, and the seconds spent scoring."""
+    the evaluations per scored clip of each scorer's features, the FLOPs of one evaluation per
+    feature (as measured on this video's inputs; absent: the scorer's own count), and the seconds
+    spent scoring."""
 
     values: dict[str, torch.Tensor]
     rows_per_clip: dict[str, dict[str, float]]
     seconds: float = 0.0
+    flops_per_row: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 class VideoView(Protocol):

@@ -60,9 +60,13 @@ class ScoringSelector(ClipSelector):
         if not any(torch.isfinite(s).any() for s in sub.values()):
             features = ", ".join(self.needs.features)
             raise CannotScore(f"the {self.name} selector could not score any clip (no {features} features in the file)")
+        heard = [role for role, s in self._scorers.items() if "audio" in s.features]
+        if self.needs.audio == "required" and heard and not any(torch.isfinite(sub[role]).any() for role in heard):
+            raise CannotScore(f"the {self.name} selector needs the audio, and no clip of the video has any")
         chosen = scored[self._rank(len(scored), k, sub)]
         gflops = sum(
-            len(scored) * sum(flops * got.rows_per_clip[role].get(f, 0.0) for f, flops in scorer.flops_per_row().items())
+            len(scored) * sum(flops * got.rows_per_clip[role].get(f, 0.0)
+                              for f, flops in (got.flops_per_row.get(role) or scorer.flops_per_row()).items())
             for role, scorer in self._scorers.items()
         ) / 1e9
         return Choice(chosen, scores=got.values, clips_scored=len(scored), gflops=gflops, seconds=got.seconds)

@@ -102,13 +102,14 @@ def test_predict_on_ray_writes_the_local_records_and_reports_a_corrupt_file(
 
 
 @needs_ray
+@pytest.mark.timeout(900)  # a driver process starts torch and joins the cluster: minutes on a loaded machine
 def test_a_killed_driver_rerun_writes_every_video_once(tiny_data, tiny_classifier, ray_address, tmp_path, capsys):
     # The dense baseline classifies every clip to choose: each video runs whole on a classifier worker.
     out = tmp_path / "results.jsonl"
     cmd = [sys.executable, "-m", "scsampler", "predict", str(tiny_data / "manifest.csv"), "--classifier", str(tiny_classifier),
            "--strategy", "dense", "--out", str(out), "--engine", "ray", "--address", ray_address, "--workers-per-stage", "1,1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
+    deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None and (not out.exists() or out.read_bytes().count(b"\n") < 1):
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
@@ -151,6 +152,7 @@ class DiesOnVideos(ClipSelector):
 
 @needs_ray
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_a_worker_that_dies_is_retried_and_a_video_that_always_kills_it_fails_alone(
         tiny_data, tiny_classifier, ray_address, tmp_path, monkeypatch):
     import ray.cloudpickle

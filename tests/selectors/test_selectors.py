@@ -199,3 +199,15 @@ def test_the_benchmark_serves_a_sequential_policy_from_its_feature_cache(tiny_da
     rows = {r["strategy"]: r for r in results["rows"]}
     assert rows["skimmer"]["clips_per_video"] == 2 and 0 <= rows["skimmer"]["top1"] <= 1
     assert {t["strategy"] for t in results["timing"]} == {"uniform", "skimmer"}
+
+
+def test_a_training_free_selector_counts_its_flops_from_cached_scores_too(tiny_data, tiny_classifier, tmp_path):
+    from scsampler.benchmark.run import BenchmarkConfig, run_benchmark
+
+    config = BenchmarkConfig(data=str(tiny_data), classifier=str(tiny_classifier), out=str(tmp_path / "b"),
+                             strategies=("motion-energy",), ks=(2,), strides=(1, 2), timing_videos=0, cache=str(tmp_path / "cache"))
+    first = run_benchmark(config, progress=False)["rows"]
+    again = run_benchmark(config, progress=False)["rows"]  # every score now read from the cache
+    assert [r["cheap_gflops_per_video"] for r in first] == [r["cheap_gflops_per_video"] for r in again]
+    by_stride = {r["stride"]: r["cheap_gflops_per_video"] for r in again}
+    assert by_stride[1] > 0 and 0.4 < by_stride[2] / by_stride[1] < 0.65
