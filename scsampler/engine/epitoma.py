@@ -42,6 +42,7 @@ from scsampler.data.cache import FeatureCache
 from scsampler.data.classes import dataset_paths
 from scsampler.data.extraction import extract_many
 from scsampler.data.manifest import ManifestEntry, read_manifest
+from scsampler.engine.frames import cached_frames
 from scsampler.engine.loop import Step, shuffled, train
 from scsampler.engine.runs import is_finished_run, run_identity
 from scsampler.engine.sampler import default_cache
@@ -173,18 +174,11 @@ def load_timestep_frames(config: EpitomaTrainConfig, entries: list[ManifestEntry
 
 
 def _middle_frames_cached(entry: ManifestEntry, grid, small_side: int, cache_root: Path) -> tuple[torch.Tensor, int]:
-    key = digest(json.dumps({"grid": grid.to_json(), "small_side": small_side}, sort_keys=True).encode())
-    video = digest(entry.path, size=16)
-    path = cache_root / "epitoma-middle" / key / video[:2] / f"{video}.safetensors"
-    if path.exists():
-        with safe_open(str(path), framework="pt") as f:
-            return f.get_tensor("frames"), int(f.metadata()["frames_decoded"])
-    n = grid.num_clips(probe(entry.path).duration)
-    stats = DecodeStats()
-    frames = middle_frames(entry.path, range(n), grid, thumbnail_size(entry.path, small_side), stats)
-    with atomic_path(path) as tmp:
-        save_file({"frames": frames.contiguous()}, str(tmp), metadata={"frames_decoded": str(stats.frames_decoded)})
-    return frames, stats.frames_decoded
+    def decode(stats: DecodeStats) -> torch.Tensor:
+        n = grid.num_clips(probe(entry.path).duration)
+        return middle_frames(entry.path, range(n), grid, thumbnail_size(entry.path, small_side), stats)
+
+    return cached_frames("epitoma-middle", entry, {"grid": grid.to_json(), "small_side": small_side}, cache_root, decode)
 
 
 # -- the clip classifier's features (end-to-end) ----------------------------------------------------

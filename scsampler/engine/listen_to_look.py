@@ -38,13 +38,13 @@ from scsampler.data.cache import FeatureCache
 from scsampler.data.classes import dataset_paths
 from scsampler.data.extraction import extract_many
 from scsampler.data.manifest import ManifestEntry, read_manifest
+from scsampler.engine.frames import cached_frames
 from scsampler.engine.loop import Step, shuffled, train
 from scsampler.engine.runs import is_finished_run, run_identity
 from scsampler.engine.sampler import default_cache
 from scsampler.errors import ConfigError, ScsamplerError
 from scsampler.features.extractor import ExtractorConfig
 from scsampler.files import atomic_path, atomic_write_json, digest
-from scsampler.io.decode import DecodeStats
 from scsampler.io.grid import ClipGrid
 from scsampler.io.video import probe
 from scsampler.models.listen_to_look import ImgAud2Vid, SkimmingPolicy
@@ -148,17 +148,8 @@ def load_steps(entries: list[ManifestEntry], grid, frame: str, index: dict[str, 
 
 
 def _first_frames_cached(entry, grid, small_side: int, n: int, cache_root: Path) -> tuple[torch.Tensor, int]:
-    key = digest(json.dumps({"grid": grid.to_json(), "small_side": small_side}, sort_keys=True).encode())
-    video = digest(entry.path, size=16)
-    path = cache_root / "ltl-first" / key / video[:2] / f"{video}.safetensors"
-    if path.exists():
-        with safe_open(str(path), framework="pt") as f:
-            return f.get_tensor("frames"), int(f.metadata()["frames_decoded"])
-    stats = DecodeStats()
-    frames = first_frames(entry.path, range(n), grid, small_side, stats)
-    with atomic_path(path) as tmp:
-        save_file({"frames": frames.contiguous()}, str(tmp), metadata={"frames_decoded": str(stats.frames_decoded)})
-    return frames, stats.frames_decoded
+    return cached_frames("ltl-first", entry, {"grid": grid.to_json(), "small_side": small_side}, cache_root,
+                         lambda stats: first_frames(entry.path, range(n), grid, small_side, stats))
 
 
 # -- the teacher ------------------------------------------------------------------------------------
