@@ -75,6 +75,23 @@ def load_weights(model: nn.Module, path: str | os.PathLike, *, skip_mismatched_h
     return missing
 
 
+def read_run_config(run: str | os.PathLike, kind: str | None = None, what: str = "run") -> dict:
+    """A run directory's ``config.json`` (the one :func:`save_run` writes), checked to be of ``kind``
+    when given; a one-line :class:`ConfigError` naming the run otherwise (``what``: how to call it)."""
+    run = Path(run)
+    try:
+        config = json.loads((run / "config.json").read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{run}: not a {what} (no config.json)") from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{run}/config.json: unreadable ({err})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{run}/config.json: unreadable (not a JSON object)")
+    if kind is not None and config.get("kind") != kind:
+        raise ConfigError(f"{run}: not a {what} (config.json has no \"kind\": \"{kind}\")")
+    return config
+
+
 def save_run(directory: str | os.PathLike, weights: Mapping[str, nn.Module | Mapping[str, torch.Tensor] | os.PathLike], config: dict) -> Path:
     """Write a run directory: the safetensors files of ``weights``, then ``config.json``; every file atomically.
 

@@ -25,7 +25,7 @@ from scsampler.errors import ConfigError
 from scsampler.features.extractor import evenly_spaced
 from scsampler.files import digest
 from scsampler.models.registry import create_model
-from scsampler.models.weights import load_weights
+from scsampler.models.weights import load_weights, read_run_config
 
 LOSSES = ("ac", "sal-cl", "sal-rank")
 VISUAL_FEATURES = ("md", "rgbr", "if")
@@ -198,14 +198,7 @@ def sampler_key(run: Path) -> str:
 def load_sampler(run: str | os.PathLike, *, frames_per_clip: int | None = None) -> Sampler:
     """The sampler saved in run directory ``run``; a clear error when it is not one."""
     run = Path(run)
-    try:
-        config = json.loads((run / "config.json").read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{run}: not a sampler run (no config.json)") from None
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{run}/config.json: unreadable ({err})") from None
-    if config.get("kind") != "sampler":
-        raise ConfigError(f"{run}: not a sampler run (config.json has no \"kind\": \"sampler\")")
+    config = read_run_config(run, "sampler", "sampler run")
     nets = {}
     for feature in config["features"]:
         net = create_model(config["arch"][feature], feature=feature, num_outputs=config["num_outputs"])

@@ -35,7 +35,7 @@ from scsampler.io.grid import ClipGrid
 from scsampler.io.video import probe, small_size
 from scsampler.models.epitoma import EpitomaHead, LightNet, TimestepGate
 from scsampler.models.registry import create_model
-from scsampler.models.weights import load_weights
+from scsampler.models.weights import load_weights, read_run_config
 from scsampler.runtime.sampler import prepare, wanted_mask
 from scsampler.selectors.base import CannotScore, Choice, ClipSelector, Needs, VideoView
 from scsampler.selectors.combine import strided
@@ -141,14 +141,7 @@ def run_key(run: Path) -> str:
 def load_epitoma(run: str | os.PathLike) -> Epitoma:
     """The ``train-epitoma`` run in ``run``; a clear error when it is not one."""
     run = Path(run)
-    try:
-        config = json.loads((run / "config.json").read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{run}: not a VideoEpitoma run (no config.json)") from None
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{run}/config.json: unreadable ({err})") from None
-    if config.get("kind") != "epitoma":
-        raise ConfigError(f"{run}: not a VideoEpitoma run (config.json has no \"kind\": \"epitoma\")")
+    config = read_run_config(run, "epitoma", "VideoEpitoma run")
     light = create_model(config["light"]["arch"], **config["light"]["kwargs"])
     gate = TimestepGate(config["feature_dim"], **config["gate"])
     head = EpitomaHead(config["head_feature_dim"], len(config["classes"]), **config["head"])

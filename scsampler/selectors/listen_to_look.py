@@ -37,7 +37,7 @@ from scsampler.io.grid import ClipGrid
 from scsampler.io.video import probe, small_size
 from scsampler.models.listen_to_look import ImgAud2Vid, SkimmingPolicy
 from scsampler.models.registry import create_model
-from scsampler.models.weights import load_weights
+from scsampler.models.weights import load_weights, read_run_config
 from scsampler.runtime.sampler import prepare
 from scsampler.selectors.base import CannotScore, Choice, ClipSelector, Needs, VideoView
 from scsampler.selectors.registry import register_selector
@@ -147,15 +147,7 @@ class ListenToLook:
 
 
 def read_config(run: Path) -> dict:
-    try:
-        config = json.loads((run / "config.json").read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{run}: not a Listen to Look run (no config.json)") from None
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{run}/config.json: unreadable ({err})") from None
-    if config.get("kind") != KIND:
-        raise ConfigError(f"{run}: not a Listen to Look run (config.json has no \"kind\": \"{KIND}\")")
-    return config
+    return read_run_config(run, KIND, "Listen to Look run")
 
 
 def load_student(run: str | os.PathLike) -> tuple[ImgAud2Vid, dict]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scsampler.errors import ConfigError
+from scsampler.models.weights import read_run_config
 from scsampler.runtime.sampler import Sampler, load_sampler
 from scsampler.selectors.base import ClipSelector
 
@@ -102,12 +103,7 @@ def trained_selector(run: str | os.PathLike) -> str | None:
 
 
 def _from_run(run: Path, *, name: str | None, **options) -> ClipSelector:
-    try:
-        kind = json.loads((run / "config.json").read_text()).get("kind")
-    except FileNotFoundError:
-        raise ConfigError(f"{run}: not a selector or sampler run (no config.json)") from None
-    except (OSError, json.JSONDecodeError, AttributeError) as err:
-        raise ConfigError(f"{run}/config.json: unreadable ({err})") from None
+    kind = read_run_config(run, what="selector or sampler run").get("kind")
     if kind == "sampler":
         sampler = load_sampler(run)
         return load_selector(sampler.modality, samplers={sampler.modality: sampler}, name=name, **options)
