@@ -74,6 +74,12 @@ def add_parser(sub) -> None:
     p.add_argument("--root", metavar="DIR", help="refuse manifest paths that resolve outside DIR")
     p.add_argument("--out", required=True, metavar="JSONL", help="results file, one JSON object per video (appended to)")
     p.add_argument("--report", metavar="DIR", help="also write a picture per video and DIR/index.html")
+    p.add_argument("--segments", metavar="JSON",
+                   help="with --report: ground truth to draw under each video's timeline, a segments.json (as `scsampler "
+                   "generate` and `scsampler import` write it: per video path relative to its folder, the label and the "
+                   "segments, coloured by kind); a video is found by its path, else by its file name when only one entry "
+                   "has it, and a video it lacks gets no ground-truth band. Drawn only, never written to --out; pictures "
+                   "already in DIR are not redrawn")
 
     c = p.add_argument_group("classifier (a run directory, or your own torchvision weights)")
     c.add_argument("--classifier", metavar="RUN", help="classifier run directory (from train-classifier)")
@@ -192,6 +198,13 @@ def run(args) -> int:
     inputs = list(args.inputs) + list(args.manifest)
     if not inputs:
         raise ConfigError("no videos: give VIDEO files and/or --manifest CSV")
+    ground_truth = None
+    if args.segments is not None:
+        if args.report is None:
+            raise ConfigError("--segments applies to --report only: the ground truth is drawn in the pictures")
+        from scsampler.reports.html import read_segments
+
+        ground_truth = read_segments(args.segments)
     entries = expand_inputs(inputs, args.root)
     if args.split is not None:
         entries = [e for e in entries if e.split == args.split]
@@ -216,11 +229,19 @@ def run(args) -> int:
     common = dict(k=args.k, fallback=fallback, seed=args.seed, retry_failed=args.retry_failed, report=args.report,
                   progress=not args.no_progress and sys.stderr.isatty())
     if engine is None:
-        summary = predict_many(entries, classifier, selector, args.out, **common)
-    else:
+        summary = predict_many(entries, classifier, selector, args.out, **common, ground_truth=ground_truth)
+    elif ground_truth is None:
         from scsampler.runners.ray import predict_ray
 
         summary = predict_ray(entries, classifier, selector, args.out, **common, **engine, device=args.device)
+    else:
+        # The Ray runner draws without the ground truth: with it, the pictures are drawn here once the batch is done.
+        from scsampler.reports.html import write_report
+        from scsampler.runners.local import read_results, report_rows
+        from scsampler.runners.ray import predict_ray
+
+        summary = predict_ray(entries, classifier, selector, args.out, **{**common, "report": None}, **engine, device=args.device)
+        write_report(report_rows(entries, read_results(args.out)[0]), args.report, ground_truth)
     failed = summary.failed + summary.recorded
     if len(entries) == 1 and failed and not summary.interrupted:
         print(f"scsampler predict: error: {failed[0][1]}", file=sys.stderr)

@@ -5,22 +5,29 @@ the selected clips shaded) and thumbnails of the middle frame of the three highe
 lowest-scoring clips per modality (selected ones framed). A baseline strategy has no scores: its
 timeline shows the selected clips only, and the thumbnails are those of the first selected clips.
 
-Pictures are drawn from the records of the results file alone (plus the video, for thumbnails), so a
-rerun can draw the ones an interrupted run did not. The page is self-contained: relative links only.
+Given the ground truth (a ``segments.json``, :func:`read_segments`), a thin band under the timeline
+shows each video's labelled segments coloured by kind, and the title its true label. The truth is
+drawn only, never stored in the results file.
+
+Pictures are drawn from the records of the results file alone (plus the video, for thumbnails, and the
+ground truth when given), so a rerun can draw the ones an interrupted run did not. The page is
+self-contained: relative links only.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import logging
 import math
 import os
 import re
+from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 from urllib.parse import quote
 
-from scsampler.errors import ScsamplerError
+from scsampler.errors import ConfigError, ScsamplerError
 from scsampler.files import atomic_path, atomic_write_text, digest
 
 log = logging.getLogger(__name__)
@@ -28,6 +35,127 @@ log = logging.getLogger(__name__)
 MODALITY_COLOURS = {"visual": "tab:blue", "audio": "tab:green"}
 SELECTED_COLOUR = "tab:orange"
 THUMB_HEIGHT = 90  # pixels of a decoded thumbnail
+# The ground-truth band: a colour and a legend entry per segment kind (scsampler.data.synthetic.KINDS;
+# imported datasets write "salient" only), in legend order. A kind not listed is drawn in SEGMENT_OTHER.
+SEGMENT_KINDS = {
+    "salient": ("tab:red", "salient: the action, seen and heard"),
+    "masked": ("lightcoral", "masked: the action seen, its sound covered"),
+    "glimpse": ("tab:purple", "glimpse: another class's action, briefly"),
+    "sound_only": ("tab:cyan", "sound_only: another class's sound only"),
+}
+SEGMENT_OTHER = "tab:gray"
+
+
+class GroundTruth:
+    """The entries of a ``segments.json`` (``{video path: {"label", "segments": [...], ...}}``, the
+    paths relative to the file's folder), found by video path: :meth:`find`."""
+
+    def __init__(self, path: str | os.PathLike, entries: dict[str, dict]):
+        self.path = Path(path)
+        self.entries = entries
+        folder = self.path.absolute().parent
+        self._by_path: dict[str, dict] = {}
+        names: dict[str, list[dict]] = {}
+        for key, entry in entries.items():
+            self._by_path.setdefault(_resolved(folder / key), entry)
+            names.setdefault(Path(key).name, []).append(entry)
+        self._by_name = {name: found[0] for name, found in names.items() if len(found) == 1}
+
+    def find(self, video: str | os.PathLike) -> dict | None:
+        """The entry of the video file ``video``: the one whose path resolves to the same file, else
+        the only one with its file name; ``None`` when there is none."""
+        entry = self._by_path.get(_resolved(Path(video)))
+        return entry if entry is not None else self._by_name.get(Path(video).name)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def _resolved(path: Path) -> str:
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):  # a symbolic-link loop: compare it as written
+        return os.path.abspath(path)
+
+
+def read_segments(path: str | os.PathLike) -> GroundTruth:
+    """The ground truth of ``segments.json`` at ``path``; a file that cannot be read, is not JSON or
+    not of that shape is a :class:`ConfigError` naming the file and the cause."""
+    try:
+        data = json.loads(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a segments file") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the segments file ({err.strerror or err})") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not valid JSON ({err.msg}: line {err.lineno} column {err.colno})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid JSON (not UTF-8 text)") from None
+    cause = _shape_error(data)
+    if cause:
+        raise ConfigError(f"{path}: not a segments file: {cause}")
+    return GroundTruth(path, data)
+
+
+def _shape_error(data) -> str | None:
+    """Why ``data`` is not the content of a ``segments.json``; ``None`` when it is."""
+    if not isinstance(data, dict):
+        return f"a JSON object by video path expected, got {_json_type(data)}"
+    for key, entry in data.items():
+        if not isinstance(entry, dict):
+            return f"{key}: an object expected, got {_json_type(entry)}"
+        if "segments" not in entry:
+            return f"{key}: no list of segments"
+        if not isinstance(entry["segments"], list):
+            return f"{key}: segments is {_json_type(entry['segments'])}, not a list"
+        if entry.get("label") is not None and not isinstance(entry["label"], str):
+            return f"{key}: label is {_json_type(entry['label'])}, not a string"
+        for n, seg in enumerate(entry["segments"]):
+            where = f"{key}: segment {n}"
+            if not isinstance(seg, dict):
+                return f"{where}: an object expected, got {_json_type(seg)}"
+            for field in ("start_s", "end_s"):
+                v = seg.get(field)
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    return f"{where}: {field} is {'missing' if field not in seg else _json_type(v)}, not a number of seconds"
+            if seg["end_s"] < seg["start_s"]:
+                return f"{where}: ends ({seg['end_s']:g} s) before it starts ({seg['start_s']:g} s)"
+            if not isinstance(seg.get("kind"), str):
+                return f"{where}: kind is {'missing' if 'kind' not in seg else _json_type(seg['kind'])}, not a string"
+    return None
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number" if math.isfinite(value) else repr(value)
+    return {str: "a string", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def segment_spans(segments: list[dict]) -> list[tuple[str, str, list[tuple[float, float]]]]:
+    """The ground-truth band of ``segments`` (a ``segments.json`` entry's): ``[(kind, colour,
+    [(start_s, width_s), ...])]``, one row per kind present, the kinds of :data:`SEGMENT_KINDS` first
+    in their order, then any other kind (alphabetically) in :data:`SEGMENT_OTHER`."""
+    by_kind: dict[str, list[tuple[float, float]]] = {}
+    for seg in segments:
+        by_kind.setdefault(seg["kind"], []).append((float(seg["start_s"]), float(seg["end_s"]) - float(seg["start_s"])))
+    order = [k for k in SEGMENT_KINDS if k in by_kind] + sorted(k for k in by_kind if k not in SEGMENT_KINDS)
+    return [(k, SEGMENT_KINDS.get(k, (SEGMENT_OTHER,))[0], by_kind[k]) for k in order]
+
+
+def _truth_description(truth: dict | None) -> str:
+    """What the picture shows of the ground truth, in one line (the PNG's ``Description``)."""
+    if truth is None:
+        return "ground truth: none"
+    kinds = Counter(seg["kind"] for seg in truth["segments"])
+    label = f"label {truth['label']}, " if truth.get("label") is not None else ""
+    return f"ground truth: {label}{len(truth['segments'])} segments" + (
+        f" ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})" if kinds else "")
 
 
 def figure_name(video: str) -> str:
@@ -69,8 +197,10 @@ def _clip_seconds(record: dict) -> Fraction:
     return Fraction(c["end_s"] - c["start_s"]).limit_denominator(1000)
 
 
-def draw_video(record: dict, path: str | os.PathLike, out: str | os.PathLike) -> Path:
-    """Draw the picture of one successful record (a line of the results file) into ``out`` (PNG)."""
+def draw_video(record: dict, path: str | os.PathLike, out: str | os.PathLike, truth: dict | None = None) -> Path:
+    """Draw the picture of one successful record (a line of the results file) into ``out`` (PNG).
+    ``truth``: the video's ``segments.json`` entry, drawn as a band under the timeline (its segments
+    coloured by kind) with its label in the title; the PNG's ``Description`` says what was drawn."""
     from matplotlib.figure import Figure  # no pyplot: no global backend or figure registry to manage
 
     out = Path(out)
@@ -90,8 +220,10 @@ def draw_video(record: dict, path: str | os.PathLike, out: str | os.PathLike) ->
         notes.append(f"no thumbnails: {err}")
 
     panels = list(scores) or ["selected"]
-    fig = Figure(figsize=(12, 1.0 + 1.9 * len(panels) + 1.9 * len(rows)), layout="constrained")
-    grid = fig.add_gridspec(len(panels) + len(rows), 1, height_ratios=[1.6] * len(panels) + [1.5] * len(rows))
+    band = int(truth is not None)
+    fig = Figure(figsize=(12, 1.0 + 1.9 * len(panels) + 0.8 * band + 1.9 * len(rows)), layout="constrained")
+    grid = fig.add_gridspec(len(panels) + band + len(rows), 1,
+                            height_ratios=[1.6] * len(panels) + [0.6] * band + [1.5] * len(rows))
     spans = [(c["start_s"], c["end_s"] - c["start_s"]) for c in record["selected"]]
     first = ax = None
     for p, name in enumerate(panels):
@@ -117,11 +249,24 @@ def draw_video(record: dict, path: str | os.PathLike, out: str | os.PathLike) ->
         ax.set_xlim(0, max(n * d, d))
         ax.legend(loc="upper right", fontsize=7, framealpha=0.8)
         ax.grid(axis="x", alpha=0.3)
+    if truth is not None:
+        ax = fig.add_subplot(grid[len(panels)], sharex=first)
+        bars = segment_spans(truth["segments"])
+        for kind, colour, kind_spans in bars:
+            ax.broken_barh(kind_spans, (0, 1), color=colour, label=SEGMENT_KINDS.get(kind, (colour, kind))[1])
+        if bars:
+            ax.legend(loc="center left", bbox_to_anchor=(1.005, 0.5), fontsize=7, frameon=False, borderaxespad=0)
+        else:
+            ax.text(0.5, 0.5, "no labelled segments", transform=ax.transAxes, ha="center", va="center", color="dimgray", fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_yticks([])
+        ax.set_ylabel("truth", fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
     ax.set_xlabel("time (s)")
 
     for r, (name, clips) in enumerate(rows):
         fmt = _score_format(scores.get(name, []))
-        cells = grid[len(panels) + r].subgridspec(1, 6)
+        cells = grid[len(panels) + band + r].subgridspec(1, 6)
         for j, i in enumerate(clips):
             ax = fig.add_subplot(cells[j])
             ax.imshow(thumbs[i])
@@ -138,9 +283,12 @@ def draw_video(record: dict, path: str | os.PathLike, out: str | os.PathLike) ->
             elif j == 3 and name in scores:
                 ax.set_ylabel("bottom 3", fontsize=8)
 
-    fig.suptitle(_title(record) + "".join(f"\n{x}" for x in notes), fontsize=10, ha="left", x=0.01)
+    label = record.get("label")
+    if label is None and truth is not None:
+        label = truth.get("label")
+    fig.suptitle(_title(record, label) + "".join(f"\n{x}" for x in notes), fontsize=10, ha="left", x=0.01)
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=90)
+        fig.savefig(tmp, dpi=90, metadata={"Title": record["video"], "Description": _truth_description(truth)})
     return out
 
 
@@ -153,35 +301,39 @@ def _score_format(scores: list) -> str:
     return f".{decimals}f"
 
 
-def _title(record: dict) -> str:
+def _title(record: dict, label: str | None = None) -> str:
+    """The picture's title; ``label``: the video's true label (the record's, else the ground truth's)."""
     top = record["top5"][0] if record.get("top5") else None
     line = f"{record['video']}   predicted: {top['label']} ({top['prob']:.0%})" if top else record["video"]
-    if record.get("label") is not None:
-        line += f"   label: {record['label']}" + (" (correct)" if top and top["label"] == record["label"] else " (wrong)")
+    if label is not None:
+        line += f"   label: {label}" + (" (correct)" if top and top["label"] == label else " (wrong)")
     seconds = sum(record.get("seconds", {}).values())
     return line + (f"\nstrategy {record.get('strategy', '?')}, K={record.get('k', '?')}: {record['clips_decoded']} of "
                    f"{record['num_clips']} clips classified, {seconds:.2f} s")
 
 
-def draw_video_safely(record: dict, path: str | os.PathLike, report: str | os.PathLike) -> Path | None:
+def draw_video_safely(record: dict, path: str | os.PathLike, report: str | os.PathLike,
+                      truth: dict | None = None) -> Path | None:
     """:func:`draw_video` into ``report/<figure_name>``; a picture that cannot be drawn is logged,
     never a reason to stop a batch (the prediction is already saved)."""
     out = Path(report) / figure_name(record["video"])
     try:
-        return draw_video(record, path, out)
+        return draw_video(record, path, out, truth)
     except (ScsamplerError, OSError, ValueError, RuntimeError, KeyError, IndexError) as err:
         log.warning("%s: no report picture: %s", record["video"], " ".join(str(err).split()))
         log.debug("report picture failed", exc_info=True)
         return None
 
 
-def write_report(rows: list[tuple[dict, str | os.PathLike]], report: str | os.PathLike) -> Path:
-    """Draw the missing pictures of ``rows`` (record, video path) and write ``report/index.html``."""
+def write_report(rows: list[tuple[dict, str | os.PathLike]], report: str | os.PathLike,
+                 ground_truth: GroundTruth | None = None) -> Path:
+    """Draw the missing pictures of ``rows`` (record, video path), with each video's ground truth
+    when ``ground_truth`` has it, and write ``report/index.html``."""
     report = Path(report)
     report.mkdir(parents=True, exist_ok=True)
     for record, path in rows:
         if "error" not in record and not (report / figure_name(record["video"])).exists():
-            draw_video_safely(record, path, report)
+            draw_video_safely(record, path, report, ground_truth.find(path) if ground_truth is not None else None)
     page = report / "index.html"
     atomic_write_text(page, index_html(rows, report))
     return page
@@ -257,4 +409,5 @@ td.num {{ text-align: right; padding: 0 .6em; }}
 """
 
 
-__all__ = ["draw_video", "draw_video_safely", "figure_name", "index_html", "thumbnail_clips", "write_report"]
+__all__ = ["GroundTruth", "draw_video", "draw_video_safely", "figure_name", "index_html", "read_segments", "segment_spans",
+           "thumbnail_clips", "write_report"]

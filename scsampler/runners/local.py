@@ -193,11 +193,14 @@ def predict_many(
     seed: int = 0,
     retry_failed: bool = False,
     report: str | os.PathLike | None = None,
+    ground_truth: report_html.GroundTruth | None = None,
     progress: bool = False,
 ) -> PredictSummary:
     """Predict every entry into the JSON-lines file ``out``, resuming what an earlier run of the same
     settings left there. ``entries``: manifest entries, or paths of videos and manifests (``.csv``).
-    ``report``: a folder for a picture per video and an ``index.html``."""
+    ``report``: a folder for a picture per video and an ``index.html``; ``ground_truth`` (a
+    ``segments.json``, :func:`scsampler.reports.html.read_segments`): drawn in the pictures of the
+    videos it has, never written to ``out``."""
     from scsampler.data.extraction import expand_inputs
 
     entries = [x for e in entries for x in ([e] if isinstance(e, ManifestEntry) else expand_inputs([os.fspath(e)]))]
@@ -224,7 +227,8 @@ def predict_many(
                 else:
                     summary.done.append(e.video_id)
                     if report is not None:
-                        report_html.draw_video_safely(rec, e.path, report)
+                        truth = ground_truth.find(e.path) if ground_truth is not None else None
+                        report_html.draw_video_safely(rec, e.path, report, truth)
                 bar.update()
     except KeyboardInterrupt:
         # Every finished video is already in the file; a rerun of the same command goes on from here.
@@ -233,9 +237,14 @@ def predict_many(
         bar.close()
         summary.failures_file = _write_failures(out, records)
         if report is not None:
-            shown = [(records[v], e.path) for v, e in {e.video_id: e for e in entries}.items() if v in records]
-            report_html.write_report(shown, report)
+            report_html.write_report(report_rows(entries, records), report, ground_truth)
     return summary
+
+
+def report_rows(entries: list[ManifestEntry], records: dict[str, dict]) -> list[tuple[dict, Path]]:
+    """The ``(record, video path)`` of each video of ``entries`` that ``records`` holds, once, in
+    order: what :func:`scsampler.reports.html.write_report` shows."""
+    return [(records[v], e.path) for v, e in {e.video_id: e for e in entries}.items() if v in records]
 
 
 def _unterminated(out: Path) -> bool:
@@ -259,4 +268,4 @@ def _write_failures(out: Path, records: dict[str, dict]) -> Path | None:
     return path
 
 
-__all__ = ["PredictSummary", "predict_many", "predict_one", "read_results", "failures_path", "run_settings"]
+__all__ = ["PredictSummary", "predict_many", "predict_one", "read_results", "failures_path", "report_rows", "run_settings"]
