@@ -17,12 +17,14 @@ from scsampler.selectors.base import CannotScore, ClipSelector
 
 def evaluate_selector(selector: ClipSelector, *, ks, test, dense: dict[str, DenseResult], labels: dict[str, int],
                       segments: dict, kinds: list[str], scores: dict[str, dict[str, CachedScores]], clip_s: float,
-                      gflops_clip: float, trials: int = 1, seed: int = 0, features: dict | None = None) -> list[dict]:
+                      gflops_clip: float, trials: int = 1, seed: int = 0, features: dict | None = None,
+                      stride: int = 1) -> list[dict]:
     """One row per K (one row for a selector that ignores K): top-1/top-5, clips classified, the
     selector's and the classifier's GFLOPs per video, and where the chosen clips lie (the share in
     salient segments, and in each segment kind). Videos the selector cannot score are left out of
     its rows (``videos`` counts the rest). ``features``: video id -> (feature cache, content digest),
-    for a selector that reads cheap features clip by clip (a sequential policy)."""
+    for a selector that reads cheap features clip by clip (a sequential policy); ``stride``: the stride
+    the selector was built with (its rows' ``stride``, whatever its own name for it)."""
     rows = []
     scoring = bool(selector.scorers or selector.needs.features)
     trials = trials if selector.stochastic else 1
@@ -61,7 +63,7 @@ def evaluate_selector(selector: ClipSelector, *, ks, test, dense: dict[str, Dens
             "k": k if selector.takes_k else None,
         }
         if scoring:
-            row.update(stride=selector.settings.get("stride", 1), k_prime=selector.settings.get("k_prime"))
+            row.update(stride=stride, k_prime=selector.settings.get("k_prime"))
         row.update({
             "top1": float(np.mean(top1)),
             "top1_std_over_trials": float(per_trial.std()) if trials > 1 else None,

@@ -36,12 +36,12 @@ from scsampler.benchmark.accuracy import evaluate_selector
 from scsampler.benchmark.metrics import salient_share, segment_kinds
 from scsampler.benchmark.scores import scorer_scores
 from scsampler.benchmark.timing import time_selectors
-from scsampler.data.cache import FeatureCache, content_hash
+from scsampler.data.cache import FeatureCache
 from scsampler.data.classes import dataset_paths
 from scsampler.data.extraction import extract_many
 from scsampler.data.manifest import read_manifest
 from scsampler.errors import ConfigError
-from scsampler.files import atomic_write_text
+from scsampler.files import atomic_write_text, digest
 from scsampler.models.classifier import ClipTransform
 from scsampler.pipeline.video import shared_extractor
 from scsampler.runtime.classifier import load_classifier, untrained_classifier
@@ -78,7 +78,7 @@ class BenchmarkConfig:
     timing_arch_input: tuple[int, int, int] = (16, 112, 112)   # frames, crop height, crop width
     timing_arch_videos: int = 3
     timing_arch_strategies: tuple[str, ...] = ()               # () = all strategies
-    timing_strides: tuple[int, ...] = (1,)  # the sampler strategies are timed at each of these strides
+    timing_strides: tuple[int, ...] = (1,)  # the strategies that take a stride are timed at each of these
 
 
 class StageTimer:
@@ -207,14 +207,12 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
     kinds = segment_kinds(segments) if segments else []
     with timer("accuracy"):
         rows = []
-        for selector, _ in selectors:
+        for selector, stride in selectors:
             rows += evaluate_selector(selector, ks=list(config.ks), test=test, dense=dense, labels=labels, segments=segments,
                                       kinds=kinds, scores=scores, clip_s=clip_s, gflops_clip=gflops_clip,
-                                      trials=config.random_trials, seed=config.seed, features=features)
+                                      trials=config.random_trials, seed=config.seed, features=features, stride=stride)
     timing_videos = test[: config.timing_videos]
-    timed = [(s, n) for s, n in build_selectors(config, samplers, priors, config.timing_strides)
-             if n == 1 or s.scorers]
-    timed = _first_k_prime(timed)
+    timed = _first_k_prime(build_selectors(config, samplers, priors, config.timing_strides))
     with timer("timing"):
         timing = time_selectors(timed, classifier, timing_videos, k=config.timing_k, seed=config.seed, errors=errors)
     timing_arch = None
@@ -271,7 +269,7 @@ def _feature_views(selectors, classifier, test, cache: Path, errors: dict, timer
     errors.update({v: e for v, e in summary.failed})
     fcache = FeatureCache(cache / "features", ext)
     failed = {v for v, _ in summary.failed}
-    return {e.video_id: (fcache, content_hash(e.path)) for e in test if e.video_id not in failed}
+    return {e.video_id: (fcache, digest(e.path, size=16)) for e in test if e.video_id not in failed}
 
 
 def _first_k_prime(timed: list[tuple[ClipSelector, int]]) -> list[tuple[ClipSelector, int]]:

@@ -36,7 +36,8 @@ def add_parser(sub) -> None:
     p.add_argument("--cache", help="cache for features, dense and sampler scores (default: DATA/cache)")
     p.add_argument("--timing-videos", type=int, default=8, help="test videos on which wall time is measured (default 8)")
     p.add_argument("--timing-stride", type=_ints, default=(1,),
-                   help="the sampler strategies' wall time is measured at each of these strides, comma-separated (default 1)")
+                   help="the wall time of the strategies that take a stride (samplers, trained selectors) is measured at each of these strides, "
+                   "comma-separated (default 1)")
     p.add_argument("--timing-k", type=int, default=10, help="K for the wall-time measurement (default 10)")
     p.add_argument("--prior-videos", type=int, default=64, help="training videos the empirical strategy's prior is fitted on (default 64; 0: all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random strategy")

@@ -206,7 +206,7 @@ class ListenToLookSelector(ClipSelector):
         indexed = torch.arange(0, n, self.sparse)
         try:
             packed = video.features(self.needs.features, indexed.tolist())
-        except ValueError as err:   # the benchmark's accuracy view holds no cheap features (yet)
+        except ValueError as err:   # a cache view built without a feature cache
             raise ConfigError(f"the {self.name} selector reads the cheap features of every step, which this view does not "
                               f"give ({err})") from None
         notes = []

@@ -94,6 +94,50 @@ def test_the_picks_on_a_file_equal_those_on_the_benchmarks_cache_view(tiny_data,
     assert any("the policy ran 2 steps" in n for n in r.notes) and any("own recognition" in n for n in r.notes)
 
 
+def test_the_benchmark_gives_its_accuracy_rows_from_the_feature_cache(tiny_data, tiny_classifier, skim_run, tmp_path,
+                                                                      monkeypatch):
+    from scsampler.benchmark.run import BenchmarkConfig, run_benchmark
+    from scsampler.benchmark.scores import CachedVideo
+
+    picks = {}   # (video id, K, sparse) -> the clips the selector chose on the benchmark's accuracy view
+    select = ListenToLookSelector.select
+
+    def spy(self, video, k):
+        choice = select(self, video, k)
+        if isinstance(video, CachedVideo):
+            picks[video.video_id, k, self.sparse] = choice.indices.tolist()
+        return choice
+
+    monkeypatch.setattr(ListenToLookSelector, "select", spy)
+    results = run_benchmark(BenchmarkConfig(data=str(tiny_data), classifier=str(tiny_classifier), out=str(tmp_path / "b"),
+                                            strategies=("uniform", "ltl"), samplers={"ltl": str(skim_run["skim"])}, ks=(1, 2),
+                                            strides=(1, 2), timing_videos=1, timing_k=2, timing_strides=(1, 2)), progress=False)
+    n = results["test_videos"]
+    rows = {(r["k"], r["stride"]): r for r in results["rows"] if r["strategy"] == "ltl"}
+    assert set(rows) == {(1, 1), (2, 1), (1, 2), (2, 2)}
+    assert {r["k"] for r in results["rows"] if r["strategy"] == "uniform"} == {1, 2}
+    gflops_clip = results["classifier"]["gflops_per_clip"]
+    for (k, stride), row in rows.items():
+        assert row["videos"] == n and row["clips_per_video"] == k
+        assert row["cheap_gflops_per_video"] > 0 and row["classifier_gflops_per_video"] == pytest.approx(k * gflops_clip)
+        assert 0 <= row["top1"] <= 1
+    assert rows[2, 2]["cheap_gflops_per_video"] < rows[2, 1]["cheap_gflops_per_video"]   # sparse: fewer steps indexed
+    assert len(picks) == 4 * n and all(len(set(p)) == k for (_, k, _), p in picks.items())
+    assert "features" in results["stage_seconds"] and not results["errors"]
+    assert [(s["name"], s.get("sparse")) for s in results["selectors"]] == [("uniform", None), ("ltl", 1), ("ltl", 2)]
+    # The benchmark's picks are the selector's on the file.
+    entry = read_manifest(tiny_data / "manifest.csv", split="test")[0]
+    clf = load_classifier(tiny_classifier)
+    for sparse in (1, 2):
+        r = run_video(entry.path, clf, load_selector(skim_run["skim"], sparse=sparse), 2)
+        assert [c["index"] for c in r.selected] == picks[entry.video_id, 2, sparse]
+    timing = {t["stride"]: t for t in results["timing"] if t["strategy"] == "ltl"}
+    assert set(timing) == {1, 2}
+    for t in timing.values():
+        assert t["videos"] == 1 and t["clips_decoded_per_video"] == 2 and t["frames_decoded_per_video"] > 0
+        assert t["selector_gflops_per_video"] > 0 and t["total_seconds_per_video"] > 0 and t["cheap_share"] is not None
+
+
 def test_first_frames_need_the_file(tiny_data, tiny_classifier, skim_run):
     clf = load_classifier(tiny_classifier)
     entry = read_manifest(tiny_data / "manifest.csv", split="test")[0]
