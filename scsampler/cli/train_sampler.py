@@ -8,6 +8,7 @@ import sys
 # Library imports happen inside run(): `scsampler --help` must not pay for importing torch.
 SAMPLER_ARCHS = ("resnet18", "shufflenet", "vgg_audio", "sampler_tiny")
 LOSSES = ("ac", "sal-cl", "sal-rank")
+TARGETS = ("label", "confidence", "agreement")
 
 
 def add_parser(sub) -> None:
@@ -16,7 +17,9 @@ def add_parser(sub) -> None:
         help="train a sampler (visual: MD / RGB-R / IF frames; audio: log-mel) with the AC, SAL-CL or SAL-RANK loss",
         description="Train an SCSampler sampler on the train split of a data directory. Features are read from "
         "(and, if missing, extracted into) the cache; the classifier's dense probabilities on the training videos "
-        "(scored and cached if missing) provide the SAL-CL and SAL-RANK labels. The run directory keeps one "
+        "(scored and cached if missing) provide the SAL-CL and SAL-RANK labels. With --target confidence or agreement "
+        "those labels come from the classifier's own output and the manifest's labels are never read, so unlabelled "
+        "videos will do (a manifest without a split column is then used whole). The run directory keeps one "
         "network per feature (nets/<feature>.safetensors), config.json and curve.json.",
     )
     p.add_argument("--data", required=True, help="data directory with manifest.csv and classes.txt (or a manifest)")
@@ -30,6 +33,11 @@ def add_parser(sub) -> None:
     p.add_argument("--features", default="md,rgbr", help="visual features, comma-separated among md, rgbr, if (default md,rgbr)")
     p.add_argument("--arch", help=f"network: {', '.join(SAMPLER_ARCHS)} (default resnet18 visual, vgg_audio audio)")
     p.add_argument("--loss", choices=LOSSES, default="ac", help="default ac")
+    p.add_argument("--target", choices=TARGETS, default="label",
+                   help="what sal-cl and sal-rank rank a video's clips by: label, the classifier's probability of the video's "
+                   "label (default, the paper's); confidence, the clip's maximum class probability; agreement, the clip's "
+                   "probability of the video's dense prediction (argmax of the mean over its clips). confidence and agreement "
+                   "read no labels; ac needs label")
     p.add_argument("--k-tr", type=float, help="SAL-CL: fraction of each video's clips labelled salient (default 0.5 visual, 0.25 audio)")
     p.add_argument("--margin", type=float, default=0.2, help="SAL-RANK margin eta (default 0.2)")
     p.add_argument("--epochs", type=int, default=6, help="default 6")
@@ -55,7 +63,7 @@ def run(args) -> int:
             raise ConfigError("--modality audio-visual needs --visual-sampler RUN and --audio-sampler RUN (both trained with sal-rank)")
         out = fit_joint_sampler(JointTrainConfig(
             data=args.data, classifier=args.classifier, visual=args.visual_sampler, audio=args.audio_sampler, out=args.out,
-            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, margin=args.margin, cache=args.cache,
+            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, margin=args.margin, target=args.target, cache=args.cache,
             workers=args.workers, seed=args.seed), progress=sys.stderr.isatty())
         print(f"joint sampler saved to {out}")
         return 0
@@ -63,7 +71,7 @@ def run(args) -> int:
     config = SamplerTrainConfig(
         data=args.data, classifier=args.classifier, out=args.out, modality=args.modality,
         features=tuple(f.strip() for f in args.features.split(",") if f.strip()), arch=args.arch, loss=args.loss,
-        k_tr=args.k_tr, margin=args.margin, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        target=args.target, k_tr=args.k_tr, margin=args.margin, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         eval_frames_per_clip=args.eval_frames, init_from=args.init_from, freeze_backbone=args.freeze_backbone,
         cache=args.cache, workers=args.workers, seed=args.seed,
     )

@@ -8,6 +8,10 @@ probabilities on the training split.
 - SAL-RANK: eq. 2, a hinge over pairs of clips of one video ordered by the classifier's true-class
   probability: ``max(0, eta - z (s_i - s_j))`` with ``z = +1`` when clip i scores higher.
 
+SAL-CL and SAL-RANK can also learn without labels (``target``, :func:`clip_targets`): a clip's
+target is then the classifier's own output, its maximum class probability (``confidence``) or its
+probability of the video's dense prediction (``agreement``), and the manifest's labels are never read.
+
 The visual sampler trains one network per feature (MD, RGB-R, IF) on single frames; a clip's score
 averages its frames' and then its features' scores at test time (:mod:`scsampler.runtime.sampler`).
 A run directory holds ``nets/<feature>.safetensors``, ``config.json`` and ``curve.json``.
@@ -34,7 +38,7 @@ from scsampler.data.classes import dataset_paths
 from scsampler.data.extraction import extract_many
 from scsampler.engine.loop import Step, shuffled, train
 from scsampler.engine.runs import is_finished_run, run_identity
-from scsampler.data.manifest import read_manifest
+from scsampler.data.manifest import ManifestEntry, read_manifest
 from scsampler.errors import ConfigError
 from scsampler.files import atomic_write_json, digest
 from scsampler.runtime.classifier import load_classifier
@@ -49,6 +53,8 @@ log = logging.getLogger(__name__)
 MODALITIES = {"visual": VISUAL_FEATURES, "audio": ("audio",)}
 DEFAULT_ARCH = {"visual": "resnet18", "audio": "vgg_audio"}
 DEFAULT_K_TR = {"visual": 0.5, "audio": 0.25}
+# What SAL-CL and SAL-RANK rank a video's clips by (see clip_targets); only "label" reads the labels.
+TARGETS = ("label", "confidence", "agreement")
 
 
 def default_cache(data: str | Path) -> Path:
@@ -66,6 +72,7 @@ class SamplerTrainConfig:
     features: tuple[str, ...] = ("md", "rgbr")
     arch: str | None = None                     # default: resnet18 (visual), vgg_audio (audio)
     loss: str = "ac"
+    target: str = "label"                       # SAL-CL / SAL-RANK clip target: label, confidence, agreement
     k_tr: float | None = None                   # SAL-CL positives per video, as a fraction of its clips
     margin: float = 0.2                         # SAL-RANK's eta
     epochs: int = 6
@@ -90,6 +97,10 @@ class SamplerTrainConfig:
             raise ConfigError(f"{self.modality} sampler features must be among {', '.join(MODALITIES[self.modality])}, got {', '.join(bad) or 'none'}")
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.target not in TARGETS:
+            raise ConfigError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
+        if self.loss == "ac" and self.target != "label":
+            raise ConfigError(f"loss ac learns the videos' labels; target {self.target} needs loss sal-cl or sal-rank")
         self.arch = self.arch or DEFAULT_ARCH[self.modality]
         if self.arch not in list_models("sampler"):
             raise ConfigError(f"unknown sampler architecture {self.arch!r}; known: {', '.join(list_models('sampler'))}")
@@ -108,8 +119,8 @@ class SamplerTrainConfig:
 @dataclass
 class TrainSet:
     """Rows of one feature for training: inputs ``x (N, ...)``, the clip of each row ``clip (N,)``
-    (global clip number), and per global clip: ``video (M,)``, ``label (M,)``, ``target (M,)``
-    (true-class probability) and ``salient (M,)`` (SAL-CL's pseudo-label)."""
+    (global clip number), and per global clip: ``video (M,)``, ``label (M,)`` (-1 when trained
+    without labels), ``target (M,)`` (:func:`clip_targets`) and ``salient (M,)`` (SAL-CL's pseudo-label)."""
 
     x: torch.Tensor
     clip: torch.Tensor
@@ -119,22 +130,44 @@ class TrainSet:
     salient: torch.Tensor
 
 
-def oracle_labels(true_probs: torch.Tensor, k_tr: float) -> torch.Tensor:
-    """SAL-CL pseudo-labels of one video: 1 for its top ``max(1, round(k_tr * L))`` clips."""
-    n = len(true_probs)
+def oracle_labels(targets: torch.Tensor, k_tr: float) -> torch.Tensor:
+    """SAL-CL pseudo-labels of one video: 1 for its top ``max(1, round(k_tr * L))`` clips by
+    ``targets (L,)`` (:func:`clip_targets`)."""
+    n = len(targets)
     k = max(1, min(n, int(round(k_tr * n))))
     out = torch.zeros(n)
-    out[torch.sort(true_probs, descending=True, stable=True).indices[:k]] = 1
+    out[torch.sort(targets, descending=True, stable=True).indices[:k]] = 1
     return out
 
 
-def build_trainset(config: SamplerTrainConfig, feature: str, videos: list[tuple[dict, torch.Tensor, int]], rng: np.random.Generator) -> TrainSet:
-    """``videos``: (packed features, dense probabilities (L, C), label index) per training video."""
+def clip_targets(probs: torch.Tensor, target: str, label: int | None = None) -> torch.Tensor:
+    """``(L,)`` saliency targets of one video's clips from the classifier's probabilities ``(L, C)``:
+
+    - ``label``: the probability of the video's ``label`` (the paper's oracle, section 3.2);
+    - ``confidence``: the clip's maximum class probability;
+    - ``agreement``: the clip's probability of the video's dense prediction, the argmax of the
+      mean of all its clips' probabilities (the first class on a tie).
+
+    Only ``label`` uses ``label``; the other two need none."""
+    if target == "label":
+        if label is None:
+            raise ConfigError("target label needs the video's label")
+        return probs[:, label].float()
+    if target == "confidence":
+        return probs.float().max(dim=1).values
+    if target == "agreement":
+        dense = int(probs.float().mean(dim=0).argmax())  # the video's dense prediction
+        return probs[:, dense].float()
+    raise ConfigError(f"unknown sampler target {target!r}; known: {', '.join(TARGETS)}")
+
+
+def build_trainset(config: SamplerTrainConfig, feature: str, videos: list[tuple[dict, torch.Tensor, int | None]], rng: np.random.Generator) -> TrainSet:
+    """``videos``: (packed features, dense probabilities (L, C), label index or None) per training video."""
     xs, clips, vid, lab, tgt, sal = [], [], [], [], [], []
     base = 0
     for v, (packed, probs, label) in enumerate(videos):
         n = len(probs)
-        true = probs[:, label].float()
+        target = clip_targets(probs, config.target, label)
         if feature == "audio":
             if "audio" in packed:
                 rows = torch.nonzero(packed["audio_coverage"] > 0).flatten()
@@ -148,9 +181,9 @@ def build_trainset(config: SamplerTrainConfig, feature: str, videos: list[tuple[
                 xs.append(packed[key][keep])
                 clips.append(owner[keep] + base)
         vid.append(torch.full((n,), v))
-        lab.append(torch.full((n,), label))
-        tgt.append(true)
-        sal.append(oracle_labels(true, config.k_tr))
+        lab.append(torch.full((n,), -1 if label is None else label))
+        tgt.append(target)
+        sal.append(oracle_labels(target, config.k_tr))
         base += n
     if not xs:
         raise ConfigError(f"no {feature} features in the training videos (is there audio / were they extracted with {feature}?)")
@@ -178,7 +211,7 @@ def rank_loss(s_i: torch.Tensor, s_j: torch.Tensor, z: torch.Tensor, margin: flo
 
 
 def pair_batches(ts: TrainSet, batch_size: int, rng: np.random.Generator):
-    """Pairs of rows from the same video whose clips' true-class probabilities differ: for each
+    """Pairs of rows from the same video whose clips' targets differ: for each
     row in a random order, a random partner row of the same video. Yields (rows_i, rows_j, z)."""
     row_video = ts.video[ts.clip].numpy()
     by_video: dict[int, np.ndarray] = {}
@@ -256,14 +289,26 @@ def _last_linear(net: torch.nn.Module) -> torch.nn.Module:
     return last
 
 
-def load_training_videos(config: SamplerTrainConfig, progress: bool, features: tuple[str, ...] | None = None):
-    """(packed features, dense probabilities, label index) of every usable training video, the
-    class list, and the errors of the ones left out. Only ``features`` (default: the config's) are
-    read from the cache."""
-    manifest, _ = dataset_paths(config.data)
+def training_entries(manifest: Path, target: str) -> list[ManifestEntry]:
+    """The manifest's train split. Trained without labels, a manifest with no split at all (a
+    user's folder of videos, one ``path`` column) gives all its videos."""
     entries = read_manifest(manifest, split="train")
+    if not entries and target != "label":
+        every = read_manifest(manifest)
+        if not any(e.split for e in every):
+            entries = every
     if not entries:
         raise ConfigError(f"{manifest}: no videos in the train split")
+    return entries
+
+
+def load_training_videos(config: SamplerTrainConfig, progress: bool, features: tuple[str, ...] | None = None):
+    """(packed features, dense probabilities, label index) of every usable training video (the
+    index is None when ``config.target`` needs no label: the labels are not read), the class list,
+    and the errors of the ones left out. Only ``features`` (default: the config's) are read from
+    the cache."""
+    manifest, _ = dataset_paths(config.data)
+    entries = training_entries(manifest, config.target)
     cache_root = Path(config.cache) if config.cache else default_cache(config.data)
     classifier = load_classifier(config.classifier)
     index = {c: i for i, c in enumerate(classifier.classes)}
@@ -278,20 +323,22 @@ def load_training_videos(config: SamplerTrainConfig, progress: bool, features: t
     for e in entries:
         if e.video_id in errors or e.video_id not in dense:
             continue
-        if e.label not in index:
+        if config.target == "label" and e.label not in index:
             raise ConfigError(f"{manifest}: label {e.label!r} of {e.video_id} is not one of the classifier's classes")
         packed = fcache.load(digest(e.path, size=16), keys=keys)
         probs = dense[e.video_id].probs
         if len(packed["clip_index"]) != len(probs):
             errors[e.video_id] = f"{e.video_id}: {len(packed['clip_index'])} clips of features but {len(probs)} of dense scores"
             continue
-        videos.append((packed, probs, index[e.label]))
+        videos.append((packed, probs, index[e.label] if config.target == "label" else None))
     return videos, classifier.classes, errors, extractor
 
 
 def _identity(config: SamplerTrainConfig) -> dict:
     manifest, _ = dataset_paths(config.data)
-    return run_identity(config, drop=("out", "workers"),
+    # The default target is left out, so that runs trained before targets existed are still reused.
+    drop = ("out", "workers") + (("target",) if config.target == "label" else ())
+    return run_identity(config, drop=drop,
                         files={"manifest_sha": manifest, "classifier_sha": Path(config.classifier) / "model.safetensors"})
 
 
@@ -361,6 +408,7 @@ class JointTrainConfig:
     batch_size: int = 64
     lr: float = 1e-4
     margin: float = 0.2
+    target: str = "label"             # what the pairs are ordered by (SamplerTrainConfig.target)
     cache: str | None = None
     workers: int = 1
     seed: int = 0
@@ -376,7 +424,7 @@ def fit_joint_sampler(config: JointTrainConfig, *, progress: bool = True) -> Pat
         if sampler.modality != modality or sampler.loss != "sal-rank":
             raise ConfigError(f"{run}: joint training needs a {modality} sampler trained with sal-rank, got a {sampler.modality} one with {sampler.loss}")
     base = SamplerTrainConfig(data=config.data, classifier=config.classifier, out=config.out, modality="visual",
-                              features=visual.features, loss="sal-rank", cache=config.cache, workers=config.workers,
+                              features=visual.features, loss="sal-rank", target=config.target, cache=config.cache, workers=config.workers,
                               extractor=visual.config["extractor"])
     videos, classes, errors, _ = load_training_videos(base, progress, features=visual.features + ("audio",))
     rng = np.random.default_rng(config.seed)
@@ -414,7 +462,7 @@ def fit_joint_sampler(config: JointTrainConfig, *, progress: bool = True) -> Pat
     target = ref.target.numpy()
 
     def batches(epoch: int):
-        """Pairs of eligible clips of one video whose true-class probabilities differ: (clips_i, clips_j, z)."""
+        """Pairs of eligible clips of one video whose targets differ: (clips_i, clips_j, z)."""
         order = rng.permutation(clips)
         for b in range(0, len(order), half):
             ci = order[b : b + half]
@@ -476,4 +524,4 @@ def compose_samplers(runs: list[str | Path], out: str | Path) -> Path:
     return save_sampler_run(out, nets, combined)
 
 
-__all__ = ["JointTrainConfig", "SamplerTrainConfig", "compose_samplers", "fit_joint_sampler", "fit_sampler", "oracle_labels", "rank_loss", "saliency", "save_sampler_run", "default_cache"]
+__all__ = ["JointTrainConfig", "SamplerTrainConfig", "TARGETS", "clip_targets", "compose_samplers", "fit_joint_sampler", "fit_sampler", "oracle_labels", "rank_loss", "saliency", "save_sampler_run", "default_cache"]

@@ -1,8 +1,13 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from scsampler.engine.sampler import SamplerTrainConfig, TrainSet, _subsample_rows, oracle_labels, rank_loss, train_network
+from scsampler.data.manifest import read_manifest
+from scsampler.engine.sampler import (SamplerTrainConfig, TrainSet, _identity, _subsample_rows, build_trainset, clip_targets,
+                                     fit_sampler, oracle_labels, rank_loss, train_network)
 from scsampler.errors import ConfigError
 from scsampler.runtime.sampler import Sampler, saliency
 from scsampler.models import create_model
@@ -108,6 +113,103 @@ def test_config_errors_are_clear():
         SamplerTrainConfig(data="d", classifier="c", out="o", freeze_backbone=True)
     with pytest.raises(ConfigError, match="unknown sampler architecture"):
         SamplerTrainConfig(data="d", classifier="c", out="o", arch="r2plus1d_18")
+
+
+def test_clip_targets_of_hand_made_probabilities():
+    probs = torch.tensor([[0.6, 0.3, 0.1],
+                          [0.1, 0.5, 0.4],
+                          [0.2, 0.2, 0.6],
+                          [0.1, 0.7, 0.2]])  # mean over the clips: [0.25, 0.425, 0.325] -> dense prediction 1
+    assert torch.equal(clip_targets(probs, "label", 2), torch.tensor([0.1, 0.4, 0.6, 0.2]))
+    assert torch.equal(clip_targets(probs, "confidence"), torch.tensor([0.6, 0.5, 0.6, 0.7]))
+    assert torch.equal(clip_targets(probs, "agreement"), torch.tensor([0.3, 0.5, 0.2, 0.7]))
+    # Clip 0 is the most confident one of its own class but disagrees with the video: agreement ranks it third.
+    assert oracle_labels(clip_targets(probs, "agreement"), 0.5).tolist() == [0, 1, 0, 1]
+    assert oracle_labels(clip_targets(probs, "confidence"), 0.5).tolist() == [1, 0, 0, 1]  # ties: the first clip
+    with pytest.raises(ConfigError, match="needs the video's label"):
+        clip_targets(probs, "label")
+    with pytest.raises(ConfigError, match="unknown sampler target"):
+        clip_targets(probs, "entropy")
+
+
+def test_the_label_target_is_the_true_class_probability_as_before():
+    probs = torch.tensor([[0.6, 0.3, 0.1], [0.1, 0.5, 0.4], [0.2, 0.2, 0.6]])
+    packed = {"audio": torch.randn(3, 40, 200).half(), "audio_coverage": torch.ones(3), "clip_index": torch.arange(3)}
+    config = SamplerTrainConfig(data="d", classifier="c", out="o", modality="audio", loss="sal-cl", k_tr=0.34)
+    assert config.target == "label"
+    ts = build_trainset(config, "audio", [(packed, probs, 1), (packed, probs, 2)], np.random.default_rng(0))
+    assert torch.equal(ts.target, torch.cat([probs[:, 1], probs[:, 2]]))
+    assert ts.salient.tolist() == [0, 1, 0, 0, 0, 1] and ts.label.tolist() == [1, 1, 1, 2, 2, 2]
+    free = SamplerTrainConfig(data="d", classifier="c", out="o", modality="audio", loss="sal-cl", k_tr=0.34, target="confidence")
+    ts = build_trainset(free, "audio", [(packed, probs, None)], np.random.default_rng(0))
+    assert torch.equal(ts.target, torch.tensor([0.6, 0.5, 0.6])) and ts.label.tolist() == [-1, -1, -1]
+
+
+def test_a_run_with_the_default_target_keeps_its_identity(tmp_path):
+    # Runs trained before the target option existed are reused, not retrained: no "target" in their identity.
+    (tmp_path / "manifest.csv").write_text("path\n")
+    (tmp_path / "clf").mkdir()
+    (tmp_path / "clf" / "model.safetensors").write_bytes(b"w")
+    common = dict(data=str(tmp_path), classifier=str(tmp_path / "clf"), out="o", loss="sal-rank")
+    assert "target" not in _identity(SamplerTrainConfig(**common))
+    assert _identity(SamplerTrainConfig(**common, target="agreement"))["target"] == "agreement"
+
+
+def test_ac_with_a_label_free_target_is_a_one_line_error(capsys):
+    from scsampler.cli.main import main
+
+    with pytest.raises(ConfigError, match="target confidence needs loss sal-cl or sal-rank"):
+        SamplerTrainConfig(data="d", classifier="c", out="o", loss="ac", target="confidence")
+    assert main(["train-sampler", "--data", "d", "--classifier", "c", "--out", "o", "--loss", "ac", "--target", "confidence"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "scsampler train-sampler: error: loss ac learns the videos' labels; target confidence needs loss sal-cl or sal-rank"
+
+
+def _unlabelled(tiny_data, out: Path, split_column: bool) -> Path:
+    """The training videos of ``tiny_data`` in a manifest without labels: only a ``path`` column
+    (a user's folder of videos), or ``path,label,split`` with every label empty."""
+    rows = read_manifest(tiny_data / "manifest.csv")
+    out.mkdir()
+    with open(out / "manifest.csv", "w", newline="") as f:
+        if split_column:
+            f.write("path,label,split\n" + "".join(f"{e.path},,{e.split}\n" for e in rows))
+        else:
+            f.write("path\n" + "".join(f"{e.path}\n" for e in rows if e.split == "train"))
+    return out
+
+
+@pytest.mark.parametrize("target,loss,modality,split_column", [("confidence", "sal-cl", "visual", False),
+                                                               ("agreement", "sal-rank", "audio", True)])
+def test_label_free_training_reads_no_labels_and_its_sampler_predicts_and_benchmarks(
+        tiny_data, tiny_classifier, tmp_path, capsys, target, loss, modality, split_column):
+    from scsampler.benchmark.run import BenchmarkConfig, run_benchmark
+    from scsampler.cli.main import main
+    from scsampler.runtime.sampler import load_sampler
+
+    data = _unlabelled(tiny_data, tmp_path / "data", split_column)
+    assert all(e.label is None for e in read_manifest(data / "manifest.csv"))
+    cache = str(tmp_path / "cache")
+    config = SamplerTrainConfig(data=str(data), classifier=str(tiny_classifier), out=str(tmp_path / "s"), modality=modality,
+                                features=("md",), arch="sampler_tiny", loss=loss, target=target, epochs=1, cache=cache)
+    run = fit_sampler(config, progress=False)
+    saved = json.loads((run / "config.json").read_text())
+    n_train = len(read_manifest(tiny_data / "manifest.csv", split="train"))
+    assert saved["train"]["target"] == target and saved["identity"]["target"] == target
+    assert saved["training_videos"] == n_train and saved["loss"] == loss  # every training video, none of the test ones
+    sampler = load_sampler(run)
+    assert sampler.loss == loss and sampler.modality == modality
+
+    out = tmp_path / "predict.jsonl"
+    flag = "--sampler" if modality == "visual" else "--audio-sampler"
+    video = str(tiny_data / read_manifest(tiny_data / "manifest.csv", split="test")[0].video_id)
+    assert main(["predict", video, "--classifier", str(tiny_classifier), flag, str(run), "--k", "2", "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert len(record["selected"]) == 2 and modality in record["scores"]
+
+    results = run_benchmark(BenchmarkConfig(data=str(tiny_data), classifier=str(tiny_classifier), out=str(tmp_path / "b"),
+                                            strategies=("uniform", modality), samplers={modality: str(run)}, ks=(2,),
+                                            timing_videos=0, cache=cache), progress=False)
+    assert [r["strategy"] for r in results["rows"] if r["strategy"] == modality] == [modality]
 
 
 def test_joint_sampler_averages_the_visual_and_the_audio_score():
