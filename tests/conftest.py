@@ -342,3 +342,26 @@ def tiny_samplers(tiny_data, tiny_classifier, tmp_path_factory) -> dict[str, Pat
     visual = SamplerTrainConfig(out=str(root / "visual"), features=("md",), loss="ac", **common)
     audio = SamplerTrainConfig(out=str(root / "audio"), modality="audio", loss="sal-rank", **common)
     return {"visual": fit_sampler(visual, progress=False), "audio": fit_sampler(audio, progress=False)}
+
+
+@pytest.fixture(scope="session")
+def tiny_multilabel_data(tmp_path_factory) -> Path:
+    """The `tiny-multilabel` preset (two actions a video), generated once per session."""
+    from scsampler.data.synthetic import PRESETS, generate
+
+    out = tmp_path_factory.mktemp("tiny_multilabel_data")
+    generate(PRESETS["tiny-multilabel"], out, seed=0, workers=1, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_multilabel_classifier(tiny_multilabel_data, tmp_path_factory) -> Path:
+    """A tiny clip classifier trained briefly on `tiny_multilabel_data` (``loss="auto"``: binary cross-entropy)."""
+    from scsampler.engine.classifier import ClassifierTrainConfig, fit
+
+    run = tmp_path_factory.mktemp("tiny_multilabel_classifier")
+    config = ClassifierTrainConfig(
+        data=str(tiny_multilabel_data), out=str(run), model="classifier_tiny", frames=4, resize=(32, 40), crop=(32, 32),
+        segments_per_video=6, epochs=4, batch_size=8, lr=5e-3,
+    )
+    return fit(config, progress=False)

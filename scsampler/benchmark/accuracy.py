@@ -9,19 +9,22 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from scsampler.benchmark.metrics import aggregate, kind_shares, salient_overlap, topk_correct
+from scsampler.benchmark.metrics import aggregate, kind_shares, mean_average_precision, salient_overlap, topk_correct
 from scsampler.benchmark.scores import CachedScores, CachedVideo
 from scsampler.runtime.dense import DenseResult
 from scsampler.selectors.base import CannotScore, ClipSelector
 
 
-def evaluate_selector(selector: ClipSelector, *, ks, test, dense: dict[str, DenseResult], labels: dict[str, int],
+def evaluate_selector(selector: ClipSelector, *, ks, test, dense: dict[str, DenseResult], labels: dict[str, tuple[int, ...]],
                       segments: dict, kinds: list[str], scores: dict[str, dict[str, CachedScores]], clip_s: float,
                       gflops_clip: float, trials: int = 1, seed: int = 0, features: dict | None = None,
                       stride: int = 1) -> list[dict]:
-    """One row per K (one row for a selector that ignores K): top-1/top-5, clips classified, the
+    """One row per K (one row for a selector that ignores K): top-1/top-5, mAP, clips classified, the
     selector's and the classifier's GFLOPs per video, and where the chosen clips lie (the share in
-    salient segments, and in each segment kind). Videos the selector cannot score are left out of
+    salient segments, and in each segment kind). ``labels``: each video's class indices, its main
+    label first; top-1 is right when the top class is any of them, and mAP is over the videos (per
+    class, the videos ranked by their score; :func:`mean_average_precision`), averaged over the
+    trials of a random selector. Videos the selector cannot score are left out of
     its rows (``videos`` counts the rest). ``features``: video id -> (feature cache, content digest),
     for a selector that reads cheap features clip by clip (a sequential policy); ``stride``: the stride
     the selector was built with (its rows' ``stride``, whatever its own name for it)."""
@@ -29,7 +32,7 @@ def evaluate_selector(selector: ClipSelector, *, ks, test, dense: dict[str, Dens
     scoring = bool(selector.scorers or selector.needs.features)
     trials = trials if selector.stochastic else 1
     for k in (ks if selector.takes_k else [0]):
-        top1, top5, clips, overlap, cheap, by_kind = [], [], [], [], [], []
+        top1, top5, clips, overlap, cheap, by_kind, predicted = [], [], [], [], [], [], []
         for trial in range(trials):
             gen = torch.Generator().manual_seed(seed * 1000 + trial)
             for entry in test:
@@ -38,17 +41,18 @@ def evaluate_selector(selector: ClipSelector, *, ks, test, dense: dict[str, Dens
                     continue  # a scorer could not read this video (its error is recorded)
                 if not selector.scorers and selector.needs.features and entry.video_id not in (features or {}):
                     continue  # its features could not be extracted (the error is recorded)
-                view = CachedVideo(entry.video_id, probs, label=labels[entry.video_id], generator=gen, scores=scores,
+                label = labels[entry.video_id]
+                view = CachedVideo(entry.video_id, probs, label=label[0], labels=label, generator=gen, scores=scores,
                                    features=(features or {}).get(entry.video_id))
                 try:
                     choice = selector.select(view, k)
                 except CannotScore:
                     continue  # nothing to rank by (an audio sampler on a video without audio): not a row of guesses
                 idx = choice.indices
-                label = labels[entry.video_id]
                 video = aggregate(probs, idx)
                 top1.append(topk_correct(video, label, 1))
                 top5.append(topk_correct(video, label, 5))
+                predicted.append((video, label))
                 clips.append(len(idx))
                 cheap.append(choice.gflops)
                 if entry.video_id in segments:
@@ -58,6 +62,9 @@ def evaluate_selector(selector: ClipSelector, *, ks, test, dense: dict[str, Dens
         if not top1:
             continue
         per_trial = np.array(top1, dtype=float).reshape(trials, -1).mean(axis=1)
+        n = len(top1) // trials
+        maps = [mean_average_precision(torch.stack([p for p, _ in predicted[t * n : (t + 1) * n]]),
+                                       [y for _, y in predicted[t * n : (t + 1) * n]]) for t in range(trials)]
         row = {
             "strategy": selector.name,
             "k": k if selector.takes_k else None,
@@ -68,6 +75,7 @@ def evaluate_selector(selector: ClipSelector, *, ks, test, dense: dict[str, Dens
             "top1": float(np.mean(top1)),
             "top1_std_over_trials": float(per_trial.std()) if trials > 1 else None,
             "top5": float(np.mean(top5)),
+            "map": float(np.mean(maps)),
             "clips_per_video": float(np.mean(clips)),
             "classifier_gflops_per_video": float(np.mean(clips)) * gflops_clip,
             "cheap_gflops_per_video": float(np.mean(cheap)),

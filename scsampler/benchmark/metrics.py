@@ -10,9 +10,12 @@ def aggregate(probs: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     return probs[indices].mean(dim=0)
 
 
-def topk_correct(video_probs: torch.Tensor, label: int, k: int) -> bool:
+def topk_correct(video_probs: torch.Tensor, label, k: int) -> bool:
+    """Whether one of the ``k`` top classes of ``video_probs`` ``(C,)`` is ``label``: a class index, or
+    the class indices of a video with several labels (then any of them counts: top-1 is right when
+    the top class is one of the video's labels)."""
     k = min(k, video_probs.numel())
-    return bool((torch.topk(video_probs, k).indices == label).any())
+    return bool(torch.isin(torch.topk(video_probs, k).indices, torch.as_tensor(label).reshape(-1)).any())
 
 
 def clip_cover(index: int, clip_duration: float, segments: list[dict], kind: str) -> float:

@@ -47,7 +47,7 @@ from scsampler.pipeline.video import shared_extractor
 from scsampler.runtime.classifier import load_classifier, untrained_classifier
 from scsampler.runtime.dense import dense_scores
 from scsampler.runtime.sampler import Sampler, load_sampler
-from scsampler.selectors import SELECTORS, ClipSelector, fit_position_prior, load_selector, select_oracle
+from scsampler.selectors import SELECTORS, ClipSelector, fit_position_prior, load_selector, select_oracle, true_class_scores
 from scsampler.selectors.registry import trained_selector
 
 log = logging.getLogger(__name__)
@@ -172,6 +172,9 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
     seg_path = manifest.parent / "segments.json"
     segments = json.loads(seg_path.read_text()) if seg_path.exists() else {}
     index = {c: i for i, c in enumerate(classifier.classes)}
+    unknown = sorted({x for e in test for x in (e.labels or (None,))} - set(index), key=str)
+    if unknown:
+        raise ConfigError(f"{manifest}: test labels the classifier does not know: {', '.join(map(str, unknown[:5]))}")
 
     with timer("dense_test"):
         dense, errors = dense_scores(classifier, test, cache, progress=progress, desc="dense (test)")
@@ -186,7 +189,7 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
         errors.update(train_errors)
         for k in set(config.ks) | {config.timing_k}:
             chosen = [
-                (len(r.probs), select_oracle(len(r.probs), k, scores=r.probs[:, index[e.label]]))
+                (len(r.probs), select_oracle(len(r.probs), k, scores=true_class_scores(r.probs, [index[x] for x in e.labels])))
                 for e in train if (r := dense_train.get(e.video_id)) is not None
             ]
             priors[k] = fit_position_prior(chosen, bins=config.prior_bins)
@@ -203,7 +206,7 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
             errors.update(scorer_errors)
     features = _feature_views(selectors, classifier, test, cache, errors, timer, progress)
     clip_s = float(classifier.grid.clip_duration)
-    labels = {e.video_id: index[e.label] for e in test}
+    labels = {e.video_id: tuple(index[x] for x in e.labels) for e in test}  # the main label first
     kinds = segment_kinds(segments) if segments else []
     with timer("accuracy"):
         rows = []

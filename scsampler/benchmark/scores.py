@@ -73,12 +73,14 @@ class CachedVideo:
     the dense probabilities, the scorers' cached scores and the cached cheap features."""
 
     def __init__(self, video_id: str, probs: torch.Tensor, *, label: int | None, generator: torch.Generator | None,
-                 scores: dict[str, dict[str, CachedScores]], features: tuple[FeatureCache, str] | None = None):
+                 scores: dict[str, dict[str, CachedScores]], features: tuple[FeatureCache, str] | None = None,
+                 labels: Sequence[int] = ()):
         self.video_id = video_id
         self.num_clips = len(probs)
         self.has_audio = True        # the benchmark ranks by what the scorers could score (nan elsewhere)
         self.generator = generator
         self.label = label
+        self.labels = tuple(labels) or ((label,) if label is not None else ())
         self._probs = probs
         self._scores = scores        # scorer key -> video id -> CachedScores
         self._features = features

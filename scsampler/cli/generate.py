@@ -48,7 +48,8 @@ def add_parser(sub) -> None:
         "folder with the same settings keeps finished videos and renders the rest.",
     )
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                   help="base settings: tiny (tests, seconds), small (demo, ~1 min), default (the benchmark)")
+                   help="base settings: tiny (tests, seconds), small (demo, ~1 min), default (the benchmark), pretrain "
+                   "(trimmed clips), multilabel (2-3 actions a video, ~1 min), tiny-multilabel (tests)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same dataset")
     p.add_argument("--codec", choices=CODECS, default=None,

@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
         "train-classifier",
         help="train a clip classifier (random 2 s segments of each training video, the paper's protocol)",
         description="Train a clip classifier on the train split of a data directory: from every training video, "
-        "N random segments labelled with the video's label (paper Appendix A). The run directory keeps the "
+        "N random segments labelled with the video's label (paper Appendix A); videos with several labels train with "
+        "binary cross-entropy (--loss). The run directory keeps the "
         "checkpoint (model.safetensors + config.json), classes.txt and the training curve.",
     )
     p.add_argument("--data", required=True, help="data directory with manifest.csv and classes.txt (or a manifest)")
@@ -37,6 +38,10 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--pretrained", help="weights to start from: a local torchvision state-dict file (e.g. Kinetics-400 "
                    "weights) or our own model.safetensors (e.g. the run trained on the pretrain preset)")
+    p.add_argument("--loss", choices=("auto", "ce", "bce"), default="auto",
+                   help="ce: cross-entropy on each video's label; bce: binary cross-entropy over the classes, on all of a "
+                   "video's labels (the manifest's labels column; segments drawn inside each action where segments.json "
+                   "places them); auto (default): bce when some training video has several labels, else ce")
     p.add_argument("--device", default="cpu", help="where to train: cpu (default), cuda, cuda:N, mps")
     p.set_defaults(func=run)
 
@@ -58,6 +63,7 @@ def run(args) -> int:
         lr=args.lr,
         seed=args.seed,
         pretrained=args.pretrained,
+        loss=args.loss,
         device=args.device,
     )
     out = fit(config, progress=sys.stderr.isatty())

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scsampler.data.manifest import LABELS_SEPARATOR
 from scsampler.errors import ConfigError, ScsamplerError
 from scsampler.files import atomic_write_json, atomic_write_text
 
@@ -64,7 +65,6 @@ VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mkv .webm .avi .mov .mpg .mpeg .ts .mts .m2ts .flv .wmv .3gp .ogv .vob".split()
 )
 
-LABELS_SEPARATOR = ";"  # between the labels of the manifest's ``labels`` column
 DEFAULT_TOLERANCE_S = 1.0
 
 

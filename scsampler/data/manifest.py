@@ -1,7 +1,8 @@
 """Manifests: CSV files listing videos, with ``path`` (relative to the manifest) and optional
 ``label``, ``split`` and ``duration_s`` columns, and for videos with several labels (Charades,
-some ActivityNet videos: ``scsampler import``) an optional ``labels`` column, ``;``-separated, beside
-``label`` (the main one)."""
+some ActivityNet videos: ``scsampler import``; the ``multilabel`` synthetic preset) an optional
+``labels`` column, ``;``-separated, beside ``label`` (the main one). A manifest without ``labels``
+reads as one label a video."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scsampler.errors import ConfigError
+
+LABELS_SEPARATOR = ";"  # between the labels of the ``labels`` column
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,10 @@ class ManifestEntry:
     duration_s: float | None = None
     # Every label of the video, ``label`` first: the ``labels`` column, else ``(label,)``, else ().
     labels: tuple[str, ...] = ()
+
+    @property
+    def multi_label(self) -> bool:
+        return len(self.labels) > 1
 
 
 def read_manifest(
@@ -53,9 +60,11 @@ def read_manifest(
             except ValueError:
                 raise ConfigError(f"{manifest}:{line}: duration_s {dur!r} is not a number") from None
             label = row.get("label") or None
-            labels = tuple(x.strip() for x in (row.get("labels") or "").split(";") if x.strip())
+            labels = tuple(x.strip() for x in (row.get("labels") or "").split(LABELS_SEPARATOR) if x.strip())
+            if label is None and labels:
+                label = labels[0]  # only a labels column: its first is the main one
             if label is not None:
-                labels = (label, *(x for x in labels if x != label))
+                labels = (label, *dict.fromkeys(x for x in labels if x != label))
             path = (base / rel).resolve()
             if root is not None and not path.is_relative_to(root):
                 raise ConfigError(f"{manifest}:{line}: {rel} resolves outside --root {root}")
@@ -73,13 +82,22 @@ def read_manifest(
 
 
 def write_manifest(manifest: str | os.PathLike, rows: list[dict]) -> None:
-    """Write ``rows`` (dicts with at least ``path``) as a manifest, atomically."""
+    """Write ``rows`` (dicts with at least ``path``) as a manifest, atomically. A row's ``labels``
+    may be a sequence: it is written ``;``-separated."""
     manifest = Path(manifest)
     fields = ["path", "label", "split", "duration_s"]
     extra = sorted({k for r in rows for k in r} - set(fields))
+    written = []
+    for r in rows:
+        labels = r.get("labels")
+        if isinstance(labels, (list, tuple)):
+            if any(LABELS_SEPARATOR in x for x in labels):
+                raise ConfigError(f"{r['path']}: a label with {LABELS_SEPARATOR!r} cannot go into the labels column")
+            r = {**r, "labels": LABELS_SEPARATOR.join(labels)}
+        written.append(r)
     tmp = manifest.with_name(manifest.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields + extra)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(written)
     os.replace(tmp, manifest)

@@ -13,6 +13,10 @@ music, silence) or misleading:
 - ``masked``: the video's own action with its sound buried under loud noise (informative to the
   eye, misleading to the ear).
 
+With ``actions_per_video`` above one (the ``multilabel`` presets) a video shows the actions of
+several classes, each in segments of its own: the video has several labels (the manifest's
+``labels`` column), the first the class whose action takes the most time.
+
 Loud noise bursts are a layer of their own, independent of every event: a Poisson process over the
 whole video, which covers each frame with the same probability whatever it shows. An action under
 a burst is ``masked``; a burst over anything else (background, a glimpse, a sound-only event) is
@@ -52,6 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scsampler.data.manifest import LABELS_SEPARATOR
 from scsampler.errors import ConfigError
 from scsampler.io.writer import VideoWriter
 
@@ -127,6 +132,9 @@ class SyntheticConfig:
     salient_fraction: float = 0.2
     salient_fraction_spread: float = 0.05
     salient_segment_s: tuple[float, float] = (2.0, 8.0)
+    # How many classes' actions a video shows, uniform in [low, high] (several: a multi-label video;
+    # that share of the video is divided among them, its label's the largest). (1, 1): one label.
+    actions_per_video: tuple[int, int] = (1, 1)
     # distractors: Poisson counts per minute, and their lengths
     glimpse_per_min: float = 1.5
     sound_only_per_min: float = 1.0
@@ -182,6 +190,10 @@ class SyntheticConfig:
             if not 0 < lo <= hi:
                 raise ConfigError(f"{name} must satisfy 0 < low <= high, got {value!r}")
             object.__setattr__(self, name, (lo, hi))  # JSON gives lists; keep tuples (hashable)
+        value = self.actions_per_video
+        if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+            raise ConfigError(f"actions_per_video must be a pair of whole numbers (low, high), got {value!r}")
+        object.__setattr__(self, "actions_per_video", tuple(value))
         self._check()
 
     def _check(self) -> None:
@@ -202,6 +214,10 @@ class SyntheticConfig:
         need(self.salient_fraction_spread >= 0, "salient_fraction_spread must be >= 0")
         need(0 < lo and hi < 0.5, f"salient fraction must stay in (0, 0.5) (a minority), got [{lo:g}, {hi:g}]")
         need(self.scene_pool >= 0, f"scene_pool must be >= 0, got {self.scene_pool}")
+        lo, hi = self.actions_per_video
+        need(1 <= lo <= hi < self.num_classes,
+             f"actions_per_video must satisfy 1 <= low <= high < num_classes (a class left for distractors), got {self.actions_per_video}")
+        need(hi == 1 or not self.trimmed, "trimmed videos show one action: actions_per_video must be (1, 1)")
         for name in ("glimpse_per_min", "sound_only_per_min", "burst_per_min", "min_gap_s"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("pan_prob", "flicker_prob", "music_prob", "babble_prob", "noise_prob", "look_cue", "prop_look_cue"):
@@ -223,6 +239,11 @@ class SyntheticConfig:
     @property
     def classes(self) -> tuple[str, ...]:
         return CLASS_NAMES[: self.num_classes]
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether a video may show several classes' actions (and the files list its ``labels``)."""
+        return self.actions_per_video[1] > 1
 
     @property
     def num_videos(self) -> int:
@@ -253,6 +274,22 @@ PRESETS: dict[str, SyntheticConfig] = {
         duration_median_s=36.0, duration_sigma=0.35, duration_min_s=20.0, duration_max_s=60.0,
         salient_segment_s=(2.0, 6.0), glimpse_per_min=2.0, sound_only_per_min=1.5, burst_per_min=4.0,
         shot_s=(5.0, 20.0),
+    ),
+    # Several actions in one video, for multi-label training and mAP: 2-3 of 6 classes each, 72
+    # videos of 25-70 s (sized like small: about a minute to generate). The action's share grows to
+    # 0.3 so that each class still shows a few seconds (one or two segments) in a 40 s video.
+    "multilabel": SyntheticConfig(
+        num_classes=6, train_per_class=8, test_per_class=4, actions_per_video=(2, 3),
+        duration_median_s=40.0, duration_sigma=0.35, duration_min_s=25.0, duration_max_s=70.0,
+        salient_fraction=0.3, salient_segment_s=(2.0, 6.0), glimpse_per_min=2.0, sound_only_per_min=1.5, burst_per_min=4.0,
+        shot_s=(5.0, 20.0),
+    ),
+    # For tests: tiny with two actions a video (9 videos of 8-20 s).
+    "tiny-multilabel": SyntheticConfig(
+        num_classes=3, train_per_class=2, test_per_class=1, actions_per_video=(2, 2),
+        duration_median_s=13.0, duration_sigma=0.3, duration_min_s=8.0, duration_max_s=20.0,
+        salient_fraction=0.3, salient_segment_s=(1.5, 4.0), glimpse_per_min=4.0, sound_only_per_min=3.0, burst_per_min=8.0,
+        glimpse_s=(0.5, 1.0), sound_only_s=(1.0, 2.0), burst_s=(1.0, 2.0), min_gap_s=0.5, shot_s=(4.0, 10.0),
     ),
     # The benchmark: 240 videos, mostly 1-4 minutes, a few up to 8 (sized so that generating it,
     # training the classifier, dense scoring and the baselines fit in an hour on 2 cores).
@@ -316,6 +353,7 @@ class VideoSpec:
     shots: tuple[Shot, ...]
     seed: int
     bursts: tuple[Burst, ...] = ()  # disjoint, sorted
+    labels: tuple[int, ...] = ()    # every class whose action it shows, ``label`` first
 
 
 def plan_dataset(config: SyntheticConfig, seed: int = 0) -> list[VideoSpec]:
@@ -353,17 +391,25 @@ def _plan_video(cfg: SyntheticConfig, rng: np.random.Generator, path: str, split
     if cfg.trimmed:  # one action over the whole video, in one shot
         event = Event(0, n_frames, "salient", label, int(rng.integers(2**31)))
         shot = Shot(0, n_frames, *_shot_style(cfg, rng))
-        return VideoSpec(path, split, label, n_frames, (event,), (shot,), int(rng.integers(2**31)))
+        return VideoSpec(path, split, label, n_frames, (event,), (shot,), int(rng.integers(2**31)), labels=(label,))
 
     # Salient segments: their total is the video's salient fraction, cut into segments whose
     # length is within salient_segment_s where the total allows.
     fraction = rng.uniform(cfg.salient_fraction - cfg.salient_fraction_spread, cfg.salient_fraction + cfg.salient_fraction_spread)
     salient_total = max(1, int(round(fraction * n_frames)))
+    labels, totals = (label,), [salient_total]
+    if cfg.multi_label:  # only here: a one-label config draws what it always drew (its data stay as they were)
+        n = int(rng.integers(cfg.actions_per_video[0], cfg.actions_per_video[1] + 1))
+        if n > 1:
+            labels += tuple(int(c) for c in rng.choice([c for c in range(cfg.num_classes) if c != label], n - 1, replace=False))
+            totals = sorted(_split_total(salient_total, n, rng), reverse=True)  # the label's share the largest
     lo, hi = (_frames(s, fps) for s in cfg.salient_segment_s)
-    n_salient = int(round(salient_total / ((lo + hi) / 2)))
-    n_salient = max(1, min(max(n_salient, math.ceil(salient_total / hi)), max(1, salient_total // lo)))
-    others = [c for c in range(cfg.num_classes) if c != label]
-    events: list[tuple[int, str, int]] = [(n, "salient", label) for n in _split_total(salient_total, n_salient, rng)]
+    events: list[tuple[int, str, int]] = []
+    for cls, total in zip(labels, totals):
+        n_salient = int(round(total / ((lo + hi) / 2)))
+        n_salient = max(1, min(max(n_salient, math.ceil(total / hi)), max(1, total // lo)))
+        events += [(n, "salient", cls) for n in _split_total(total, n_salient, rng)]
+    others = [c for c in range(cfg.num_classes) if c not in labels]
 
     distractors: list[tuple[int, str, int]] = []
     for kind, rate, (dlo, dhi) in (
@@ -404,7 +450,7 @@ def _plan_video(cfg: SyntheticConfig, rng: np.random.Generator, path: str, split
         pos = end
 
     bursts = _plan_bursts(cfg, rng, n_frames)
-    return VideoSpec(path, split, label, n_frames, tuple(timeline), tuple(shots), int(rng.integers(2**31)), bursts)
+    return VideoSpec(path, split, label, n_frames, tuple(timeline), tuple(shots), int(rng.integers(2**31)), bursts, labels)
 
 
 def _plan_bursts(cfg: SyntheticConfig, rng: np.random.Generator, n_frames: int) -> tuple[Burst, ...]:
@@ -1028,10 +1074,13 @@ def _seconds(frames: int, fps: int) -> float:
 
 def segments_record(spec: VideoSpec, cfg: SyntheticConfig) -> dict:
     """The ``segments.json`` entry of one video, in seconds: its segments
-    (:func:`video_segments`), its background shots and its noise bursts."""
+    (:func:`video_segments`), its background shots and its noise bursts; and, for a multi-label
+    config, its ``labels``."""
     fps = cfg.fps
+    labels = {"labels": [CLASS_NAMES[c] for c in spec.labels]} if cfg.multi_label else {}
     return {
         "label": CLASS_NAMES[spec.label],
+        **labels,
         "split": spec.split,
         "duration_s": _seconds(spec.n_frames, fps),
         "segments": [
@@ -1092,7 +1141,9 @@ def generate(config: SyntheticConfig, out_dir: str | os.PathLike, *, seed: int =
     if config_path.exists():
         try:
             previous = json.loads(config_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            # A field added since (actions_per_video) takes its default, which gives the data as they were.
+            previous["config"] = SyntheticConfig.from_dict(previous["config"]).to_dict()
+        except (OSError, ValueError, TypeError, KeyError, ConfigError):
             previous = None
         if previous != effective:
             raise ConfigError(f"{out}: holds a dataset made with another config or seed (see its config.json); choose another folder")
@@ -1130,8 +1181,9 @@ def generate(config: SyntheticConfig, out_dir: str | os.PathLike, *, seed: int =
     tmp = manifest.with_name(".manifest.csv.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["path", "label", "split", "duration_s"])
+        w.writerow(["path", "label", "split", "duration_s"] + (["labels"] if config.multi_label else []))
         for s in specs:
-            w.writerow([s.path, CLASS_NAMES[s.label], s.split, _seconds(s.n_frames, config.fps)])
+            labels = [LABELS_SEPARATOR.join(CLASS_NAMES[c] for c in s.labels)] if config.multi_label else []
+            w.writerow([s.path, CLASS_NAMES[s.label], s.split, _seconds(s.n_frames, config.fps)] + labels)
     os.replace(tmp, manifest)
     return manifest

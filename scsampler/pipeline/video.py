@@ -150,6 +150,7 @@ class FileVideo:
         self.grid = classifier.grid if classifier is not None else grid
         self.generator = generator
         self.label = label
+        self.labels = (label,) if label is not None else ()
         self.meta: dict = {}                 # the cheap pass's metadata (truncation, audio state)
         self.dense: torch.Tensor | None = None
         self.dense_frames = 0

@@ -24,10 +24,12 @@ def label(row: dict) -> str:
 
 def accuracy_table(results: dict, k: int | None = None, strategies: list[str] | None = None, stride: int | None = None) -> str:
     """One row per (strategy, K[, K', stride]); only ``k`` (plus dense), only ``strategies``, only
-    ``stride`` (baselines always) when given."""
+    ``stride`` (baselines always) when given. An mAP column after top-5 when the run has it (results
+    from before it was measured have not)."""
     cheap = any(r.get("cheap_gflops_per_video") for r in results["rows"])
-    head = "| strategy | K | top-1 % | top-5 % | clips / video | classifier GFLOPs / video |"
-    rule = "|---|---:|---:|---:|---:|---:|"
+    has_map = any("map" in r for r in results["rows"])
+    head = "| strategy | K | top-1 % | top-5 % |" + (" mAP % |" if has_map else "") + " clips / video | classifier GFLOPs / video |"
+    rule = "|---|---:|---:|---:|" + ("---:|" if has_map else "") + "---:|---:|"
     if cheap:
         head += " sampler GFLOPs / video |"
         rule += "---:|"
@@ -43,7 +45,8 @@ def accuracy_table(results: dict, k: int | None = None, strategies: list[str] | 
         if r.get("top1_std_over_trials"):
             top1 += f" ± {100 * r['top1_std_over_trials']:.1f}"
         line = (f"| {label(r)} | {'all' if r['k'] is None else r['k']} | {top1} | {_pct(r['top5'])} | "
-                f"{r['clips_per_video']:.1f} | {r['classifier_gflops_per_video']:.1f} |")
+                + (f"{_pct(r.get('map'))} | " if has_map else "")
+                + f"{r['clips_per_video']:.1f} | {r['classifier_gflops_per_video']:.1f} |")
         if cheap:
             line += f" {r.get('cheap_gflops_per_video', 0.0):.2f} |"
         lines.append(line + f" {_pct(r['salient_fraction_of_chosen'])} |")

@@ -30,6 +30,7 @@ class ClipClassifier:
     batch_size: int = 32
     config: dict = field(default_factory=dict)
     device: str = "cpu"            # where the model runs; clips are decoded on the CPU and moved
+    multi_label: bool = False      # trained with binary cross-entropy: a sigmoid per class, not a softmax
 
     @property
     def num_classes(self) -> int:
@@ -37,13 +38,15 @@ class ClipClassifier:
 
     @torch.inference_mode()
     def probabilities(self, clips: torch.Tensor) -> torch.Tensor:
-        """uint8 ``(K, 3, T, H, W)`` decoded clips -> ``(K, C)`` softmax probabilities, in batches
-        (batch 1 is a slow path for 3D convolutions on CPU)."""
+        """uint8 ``(K, 3, T, H, W)`` decoded clips -> ``(K, C)`` class probabilities, in batches
+        (batch 1 is a slow path for 3D convolutions on CPU): a softmax, or for a multi-label
+        classifier each class's own sigmoid (the rows need not sum to 1)."""
         self.model.eval()
         out = []
         for i in range(0, len(clips), self.batch_size):
             x = self.transform(clips[i : i + self.batch_size].to(self.device, non_blocking=True))
-            out.append(torch.softmax(self.model(x).float(), dim=1).cpu())
+            logits = self.model(x).float()
+            out.append((torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=1)).cpu())
         return torch.cat(out) if out else torch.zeros(0, self.num_classes)
 
     def decode(self, path, indices, stats: DecodeStats | None = None) -> torch.Tensor:
@@ -82,6 +85,7 @@ def load_classifier(checkpoint: str | os.PathLike, *, batch_size: int = 32, devi
         config=config,
         model=model.to(device),
         device=device,
+        multi_label=config.get("loss") == "bce",
     )
 
 

@@ -31,6 +31,7 @@ from scsampler.selectors.ranking import (
     select_random,
     select_topk,
     select_uniform,
+    true_class_scores,
 )
 from scsampler.selectors.registry import SELECTORS, get_spec, list_selectors, load_selector, register_selector, selector_help
 
@@ -40,5 +41,5 @@ __all__ = [
     "av_convex_list", "av_convex_score", "av_intersect_list", "av_union_list", "select_strided", "strided",
     "STRATEGIES", "fit_position_prior", "get_strategy", "list_strategies", "register_strategy",
     "select_center", "select_dense", "select_empirical", "select_end", "select_front", "select_oracle",
-    "select_random", "select_topk", "select_uniform",
+    "select_random", "select_topk", "select_uniform", "true_class_scores",
 ]

@@ -84,6 +84,7 @@ class VideoView(Protocol):
     has_audio: bool
     generator: torch.Generator | None    # for random choices, seeded by the caller
     label: int | None                    # the true class index, where known (the oracle)
+    labels: tuple[int, ...]              # every true class index, ``label`` first; () where unknown
 
     def scores(self, scorers: dict[str, Scorer], stride: int = 1) -> Scores:
         """Each scorer's scores of every ``stride``-th clip (from the first)."""

@@ -7,7 +7,7 @@ import torch
 
 from scsampler.errors import ConfigError
 from scsampler.selectors.base import Choice, ClipSelector, Needs, VideoView
-from scsampler.selectors.ranking import get_strategy, select_dense, select_empirical, select_oracle
+from scsampler.selectors.ranking import get_strategy, select_dense, select_empirical, select_oracle, true_class_scores
 from scsampler.selectors.registry import register_selector
 
 
@@ -35,16 +35,17 @@ class DenseSelector(ClipSelector):
 
 
 class OracleSelector(ClipSelector):
-    """Section 3.1's oracle: the K clips with the highest probability of the *true* class. It needs
-    the classifier on every clip and the label: an upper bound, not a usable method."""
+    """Section 3.1's oracle: the K clips with the highest probability of the *true* class (of any of
+    them, for a video with several labels: :func:`true_class_scores`). It needs the classifier on
+    every clip and the labels: an upper bound, not a usable method."""
 
     name = "oracle"
     needs = Needs(dense=True, label=True)
 
     def select(self, video: VideoView, k: int) -> Choice:
-        if video.label is None:
+        if not video.labels:
             raise ConfigError("the oracle needs the video's label")
-        true = video.probs()[:, video.label]
+        true = true_class_scores(video.probs(), video.labels)
         return Choice(select_oracle(video.num_clips, k, scores=true), scores={"oracle": true})
 
 

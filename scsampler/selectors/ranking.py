@@ -66,8 +66,16 @@ def select_topk(num_clips: int, k: int, *, scores: torch.Tensor, **_) -> torch.T
 def select_oracle(num_clips: int, k: int, *, scores: torch.Tensor, **_) -> torch.Tensor:
     """Section 3.1's oracle: the top-K clips by the classifier's probability of the *true* class.
 
-    ``scores`` must be those probabilities ``(L,)``: an upper bound, not a usable method."""
+    ``scores`` must be those probabilities ``(L,)`` (:func:`true_class_scores`): an upper bound, not a
+    usable method."""
     return select_topk(num_clips, k, scores=scores)
+
+
+def true_class_scores(probs: torch.Tensor, labels) -> torch.Tensor:
+    """What the oracle ranks by: ``(L, C)`` probabilities -> ``(L,)``, each clip's probability of the
+    video's true class; for a video with several ``labels`` (class indices), the highest among them,
+    so that the oracle's clips are those most confident on any of its actions."""
+    return probs[:, list(labels)].max(dim=1).values
 
 
 @register_strategy("dense")

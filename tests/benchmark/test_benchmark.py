@@ -235,3 +235,47 @@ def test_picks_by_segment_kind_are_reported_and_sum_to_one(bench):
     dense = next(r for r in results["rows"] if r["strategy"] == "dense")
     assert dense["chosen_by_kind"] == pytest.approx(base)  # every clip: the clips' own shares
     assert "by segment kind" in (out / "results.md").read_text()
+
+
+def test_single_label_rows_have_map_over_the_videos(bench, tiny_data, tiny_classifier):
+    from scsampler.benchmark.metrics import mean_average_precision
+
+    results, out = bench
+    assert all(0 <= r["map"] <= 1 for r in results["rows"])
+    assert "| mAP % |" in (out / "results.md").read_text()
+    clf = load_classifier(tiny_classifier)
+    test = read_manifest(tiny_data / "manifest.csv", split="test")
+    dense, _ = dense_scores(clf, test, tiny_data / "cache", progress=False)  # the benchmark's cache: nothing recomputed
+    video = torch.stack([dense[e.video_id].probs.mean(0) for e in test])
+    row = next(r for r in results["rows"] if r["strategy"] == "dense")
+    assert row["map"] == pytest.approx(mean_average_precision(video, [clf.classes.index(e.label) for e in test]))
+
+
+MULTI_LABEL_STRATEGIES = ("uniform", "random", "dense", "oracle", "empirical", "motion-energy")
+
+
+def test_every_selector_runs_on_multi_label_videos_with_map_and_top1_on_any_label(
+        tiny_multilabel_data, tiny_multilabel_classifier, tmp_path):
+    from scsampler.benchmark.metrics import mean_average_precision
+
+    config = BenchmarkConfig(data=str(tiny_multilabel_data), classifier=str(tiny_multilabel_classifier), out=str(tmp_path / "b"),
+                             ks=(1, 2), timing_videos=1, timing_k=2, strategies=MULTI_LABEL_STRATEGIES, cache=str(tmp_path / "cache"))
+    results = run_benchmark(config, progress=False)
+    rows = {(r["strategy"], r["k"]): r for r in results["rows"]}
+    assert {s for s, _ in rows} == set(MULTI_LABEL_STRATEGIES) and not results["errors"]
+    assert all(0 <= r["map"] <= 1 and 0 <= r["top1"] <= r["top5"] <= 1 for r in rows.values())
+    assert "| mAP % |" in (tmp_path / "b" / "results.md").read_text()
+    # Dense by hand: top-1 is right when the top class is any of the video's labels; mAP over the videos.
+    clf = load_classifier(tiny_multilabel_classifier)
+    test = read_manifest(tiny_multilabel_data / "manifest.csv", split="test")
+    dense, _ = dense_scores(clf, test, tmp_path / "cache", progress=False)
+    video = torch.stack([dense[e.video_id].probs.mean(0) for e in test])
+    labels = [[clf.classes.index(x) for x in e.labels] for e in test]
+    assert all(len(y) == 2 for y in labels)
+    assert rows[("dense", None)]["top1"] == pytest.approx(sum(int(v.argmax()) in y for v, y in zip(video, labels)) / len(test))
+    assert rows[("dense", None)]["map"] == pytest.approx(mean_average_precision(video, labels))
+    # The oracle ranks clips by their most probable true class: K=1 by hand.
+    best = [dense[e.video_id].probs[int(dense[e.video_id].probs[:, y].max(1).values.argmax())] for e, y in zip(test, labels)]
+    assert rows[("oracle", 1)]["top1"] == pytest.approx(sum(int(b.argmax()) in y for b, y in zip(best, labels)) / len(test))
+    timing = {t["strategy"] for t in results["timing"]}
+    assert timing == set(MULTI_LABEL_STRATEGIES)

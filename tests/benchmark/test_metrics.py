@@ -44,3 +44,13 @@ def test_map_rejects_bad_input():
         mean_average_precision([[0.1, 0.9]], [[2]])
     with pytest.raises(ValueError, match="2 score rows but 1 label sets"):
         mean_average_precision([[0.1, 0.9], [0.2, 0.8]], [[0]])
+
+
+def test_top1_of_a_video_with_several_labels_is_right_when_the_top_class_is_any_of_them():
+    from scsampler.benchmark.metrics import topk_correct
+
+    p = torch.tensor([0.1, 0.5, 0.3, 0.1])                # top class 1, then 2
+    assert topk_correct(p, 1, 1) and not topk_correct(p, 2, 1)   # one label: as before
+    assert topk_correct(p, (2, 1), 1) and topk_correct(p, [3, 1], 1)
+    assert not topk_correct(p, (2, 3), 1) and topk_correct(p, (2, 3), 2)
+    assert topk_correct(p, torch.tensor(1), 1)

@@ -38,3 +38,32 @@ def test_bad_manifests_are_one_line_errors(tmp_path):
         read_manifest(m)
     with pytest.raises(ConfigError, match="manifest not found"):
         read_manifest(tmp_path / "nope.csv")
+
+
+def test_several_labels_round_trip(tmp_path):
+    from scsampler.data.manifest import write_manifest
+
+    m = tmp_path / "m.csv"
+    write_manifest(m, [{"path": "a.mp4", "label": "run", "split": "train", "labels": ("run", "jump", "swim")},
+                       {"path": "b.mp4", "label": "jump", "split": "test", "labels": ["jump"]}])
+    assert "run;jump;swim" in m.read_text()
+    a, b = read_manifest(m)
+    assert (a.label, a.labels, a.multi_label) == ("run", ("run", "jump", "swim"), True)
+    assert (b.label, b.labels, b.multi_label) == ("jump", ("jump",), False)
+    with pytest.raises(ConfigError, match="a.mp4: a label with ';'"):
+        write_manifest(m, [{"path": "a.mp4", "label": "x", "labels": ["x", "y;z"]}])
+
+
+def test_a_labels_column_alone_gives_the_main_label(tmp_path):
+    m = tmp_path / "m.csv"
+    m.write_text("path,labels\na.mp4,swim;run;swim\nb.mp4,\n")
+    a, b = read_manifest(m)
+    assert (a.label, a.labels) == ("swim", ("swim", "run"))  # the first, once
+    assert (b.label, b.labels) == (None, ())
+
+
+def test_single_label_manifests_read_as_before(tmp_path):
+    m = tmp_path / "m.csv"
+    m.write_text("path,label,split,duration_s\na.mp4,x,train,3\n")
+    (a,) = read_manifest(m)
+    assert (a.label, a.labels, a.multi_label) == ("x", ("x",), False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import csv
 import dataclasses
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -101,8 +102,8 @@ def check_segments(entry: dict, label: str, duration: float, cfg: SyntheticConfi
     for s in segs:
         assert 0 <= s["start_s"] < s["end_s"] <= duration
         assert s["kind"] in KINDS and s["class"] in cfg.classes
-        # Salient and masked show the video's own action; the other two mislead with another class.
-        assert (s["class"] == label) == (s["kind"] in ("salient", "masked"))
+        # Salient and masked show the video's own actions; the other two mislead with another class.
+        assert (s["class"] in entry.get("labels", [label])) == (s["kind"] in ("salient", "masked"))
     for a, b in zip(segs, segs[1:]):
         assert a["end_s"] <= b["start_s"]
     # The action (salient, or masked under a burst) takes the video's salient fraction.
@@ -251,6 +252,57 @@ def test_bursts_are_loud_in_the_files_and_nothing_else_is(tiny):
         if len(quiet) >= fps:
             assert np.sqrt(np.convolve(quiet, np.ones(fps) / fps, "valid").max()) < 0.2, path
     assert n_bursts >= 5
+
+
+def test_one_label_plans_are_those_of_before_multi_label_presets():
+    """actions_per_video came without a format version: a config with one action a video draws what it
+    always drew (digests of format 6's plans, taken before the field existed)."""
+    for name, expected in (("tiny", "28ae2104f0b17cd3"), ("default", "2149d13a571fd6e1")):
+        cfg = PRESETS[name]
+        plan = {s.path: segments_record(s, cfg) for s in plan_dataset(cfg, seed=0)}
+        assert hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:16] == expected, name
+        assert all(s.labels == (s.label,) for s in plan_dataset(cfg, seed=0))
+
+
+def test_an_old_folder_without_actions_per_video_is_the_same_dataset(tmp_path):
+    generate(PAIR, tmp_path, seed=0, progress=False)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["config"]["actions_per_video"]  # as format 6 wrote it
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    generate(PAIR, tmp_path, seed=0, progress=False)  # not refused
+    with pytest.raises(ConfigError, match="another config or seed"):
+        generate(dataclasses.replace(PAIR, actions_per_video=(1, 1), num_classes=3), tmp_path, seed=0, progress=False)
+
+
+@pytest.mark.parametrize("name", ["multilabel", "tiny-multilabel"])
+def test_multi_label_plans_show_several_actions_the_label_s_the_longest(name):
+    cfg = PRESETS[name]
+    lo, hi = cfg.actions_per_video
+    specs = plan_dataset(cfg, seed=0)
+    assert {len(s.labels) for s in specs} <= set(range(lo, hi + 1)) and max(len(s.labels) for s in specs) == hi
+    for s in specs:
+        assert s.labels[0] == s.label and len(set(s.labels)) == len(s.labels)
+        entry = segments_record(s, cfg)
+        assert entry["labels"] == [CLASS_NAMES[c] for c in s.labels]
+        check_segments(entry, CLASS_NAMES[s.label], s.n_frames / cfg.fps, cfg)  # distractors from the other classes
+        cover = collections.Counter()
+        for e in s.events:
+            if e.kind == "salient":
+                cover[e.cls] += e.end - e.start
+        assert set(cover) == set(s.labels) and cover[s.label] == max(cover.values())
+    # Labels balanced as before: each class is the main label of train_per_class + test_per_class videos.
+    assert set(collections.Counter(s.label for s in specs).values()) == {cfg.train_per_class + cfg.test_per_class}
+
+
+def test_multi_label_files_list_every_label(tiny_multilabel_data):
+    header, rows = read_manifest(tiny_multilabel_data)
+    assert header == ["path", "label", "split", "duration_s", "labels"]
+    segments = json.loads((tiny_multilabel_data / "segments.json").read_text())
+    for r in rows:
+        labels = r["labels"].split(";")
+        assert len(labels) == 2 and labels[0] == r["label"] and segments[r["path"]]["labels"] == labels
+    # One label a video (every other preset): no labels column, no labels key, as before.
+    assert "labels" not in segments_record(plan_dataset(TINY, seed=0)[0], TINY)
 
 
 def test_plan_is_a_function_of_the_seed():
@@ -402,6 +454,8 @@ def test_class_sound_has_its_pitch_and_chirp_direction(cls):
         {"num_classes": 1}, {"num_classes": 17}, {"salient_fraction": 0.5}, {"salient_fraction_spread": 0.3},
         {"width": 161}, {"codec": "vp9"}, {"sample_rate": 12345}, {"train_per_class": 0, "test_per_class": 0},
         {"duration_min_s": 50.0, "duration_median_s": 40.0}, {"glimpse_s": (2.0, 1.0)}, {"pan_prob": 0.8, "flicker_prob": 0.5},
+        {"actions_per_video": (0, 1)}, {"actions_per_video": (2, 1)}, {"actions_per_video": (1, 3)},  # tiny has 3 classes
+        {"actions_per_video": (1.5, 2)}, {"actions_per_video": 2}, {"actions_per_video": (2, 2), "trimmed": True},
     ],
 )
 def test_bad_config_raises_config_error(change):

@@ -1,3 +1,4 @@
+import collections
 import json
 
 import numpy as np
@@ -60,3 +61,72 @@ def test_a_finished_run_is_reused(tiny_data, tiny_classifier, monkeypatch):
     changed = engine.ClassifierTrainConfig(**{**config.__dict__, "epochs": 7})
     with __import__("pytest").raises(AssertionError, match="retrained"):
         engine.fit(changed, progress=False)
+
+
+def test_multi_label_training_uses_binary_cross_entropy_and_records_it(tiny_multilabel_classifier):
+    config = json.loads((tiny_multilabel_classifier / "config.json").read_text())
+    assert config["loss"] == "bce" and config["train"]["loss"] == "auto"
+    curve = json.loads((tiny_multilabel_classifier / "curve.json").read_text())
+    assert curve[-1]["loss"] < curve[0]["loss"]
+    labels = np.load(next(tiny_multilabel_classifier.glob("segment-labels-*.npy")))
+    assert labels.shape == (6 * 6, 3) and labels.dtype == np.float32 and (labels.sum(1) >= 1).all()
+    clf = load_classifier(tiny_multilabel_classifier)
+    assert clf.multi_label
+    p = clf.probabilities(torch.randint(0, 256, (3, 3, 4, 32, 40), dtype=torch.uint8))
+    assert p.shape == (3, 3) and ((p > 0) & (p < 1)).all() and not torch.allclose(p.sum(1), torch.ones(3))  # a sigmoid per class
+
+
+def test_a_multi_label_video_s_segments_lie_in_its_actions(tiny_multilabel_data):
+    from scsampler.data.segments import action_intervals, read_segments_file
+    from scsampler.engine.classifier import multi_label_segments
+
+    entries = read_manifest(tiny_multilabel_data / "manifest.csv", split="train")
+    truth = read_segments_file(tiny_multilabel_data / "segments.json")
+    segments, shown = multi_label_segments(entries, truth, 6, 2.0, seed=0)
+    for e, segs, labels in zip(entries, segments, shown):
+        intervals = action_intervals(truth[e.video_id])
+        assert len(segs) == 6 and segs == sorted(segs)
+        drawn = collections.Counter()
+        for (a, b), ls in zip(segs, labels):
+            assert 0 <= a < b <= e.duration_s + 1e-9 and set(ls) <= set(e.labels)
+            middle = float(a + b) / 2
+            # Each segment overlaps an action it is labelled with; its middle lies in one unless the
+            # action is shorter than the segment (then the segment is centred on it).
+            assert all(any(float(a) < q and p < float(b) for p, q in intervals[x]) for x in ls)
+            drawn.update(x for x in ls if any(p <= middle < q for p, q in intervals[x]))
+        assert all(drawn[x] >= 2 for x in e.labels)  # the labels in turn: 3 segments each
+    # A video without ground truth gets random segments labelled with all its labels.
+    segments, shown = multi_label_segments(entries[:1], {}, 4, 2.0, seed=0)
+    assert segments == sample_segments(entries[:1], 4, 2.0, seed=0) and shown == [[entries[0].labels] * 4]
+
+
+def test_the_loss_is_chosen_by_the_labels_or_given(tiny_data, tiny_multilabel_data):
+    from scsampler.engine.classifier import training_loss
+    from scsampler.errors import ConfigError
+
+    single = read_manifest(tiny_data / "manifest.csv", split="train")
+    multi = read_manifest(tiny_multilabel_data / "manifest.csv", split="train")
+    assert (training_loss("auto", single), training_loss("auto", multi)) == ("ce", "bce")
+    assert (training_loss("ce", multi), training_loss("bce", single)) == ("ce", "bce")
+    with __import__("pytest").raises(ConfigError, match="unknown classifier loss 'l2'"):
+        training_loss("l2", single)
+
+
+def test_a_single_label_run_s_identity_has_no_loss_unless_given(tiny_data, tmp_path):
+    """Runs trained before the loss could be chosen stay the same runs (reused, not retrained)."""
+    from scsampler.engine.classifier import ClassifierTrainConfig, _identity
+
+    config = ClassifierTrainConfig(data=str(tiny_data), out=str(tmp_path))
+    assert "loss" not in _identity(config)
+    assert _identity(ClassifierTrainConfig(data=str(tiny_data), out=str(tmp_path), loss="ce"))["loss"] == "ce"
+
+
+def test_train_classifier_cli_takes_the_loss(tiny_multilabel_data, tmp_path):
+    code = main([
+        "train-classifier", "--data", str(tiny_multilabel_data), "--out", str(tmp_path / "run"), "--model", "classifier_tiny",
+        "--frames", "4", "--resize", "32x40", "--crop", "32", "--segments", "2", "--epochs", "1", "--loss", "ce",
+    ])
+    assert code == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["loss"] == "ce" and config["identity"]["loss"] == "ce"  # the main label only, with a softmax
+    assert not load_classifier(tmp_path / "run").multi_label

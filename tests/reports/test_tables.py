@@ -53,3 +53,18 @@ def test_targets_table_says_what_it_lacks():
     results = _results()
     results["rows"] = [r for r in results["rows"] if r["strategy"] != "oracle"]
     assert targets_table(results, k=10).startswith("(targets need")
+
+
+def test_the_accuracy_table_has_an_map_column_when_the_run_has_it():
+    from scsampler.reports.tables import accuracy_table
+
+    def row(strategy, k, top1, **extra):
+        return {"strategy": strategy, "k": k, "top1": top1, "top5": 1.0, "clips_per_video": 2.0,
+                "classifier_gflops_per_video": 1.0, "salient_fraction_of_chosen": 0.5, **extra}
+
+    old = accuracy_table({"rows": [row("dense", None, 0.5), row("uniform", 2, 0.25)]})  # a results.json of before mAP
+    assert "mAP" not in old and old.splitlines()[2] == "| dense | all | 50.0 | 100.0 | 2.0 | 1.0 | 50.0 |"
+    new = accuracy_table({"rows": [row("dense", None, 0.5, map=0.625), row("uniform", 2, 0.25, map=0.5)]})
+    head, rule, dense, uniform = new.splitlines()
+    assert head.startswith("| strategy | K | top-1 % | top-5 % | mAP % | clips / video |")
+    assert rule.count("|") == head.count("|") and dense == "| dense | all | 50.0 | 100.0 | 62.5 | 2.0 | 1.0 | 50.0 |"

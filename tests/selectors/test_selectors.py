@@ -211,3 +211,16 @@ def test_a_training_free_selector_counts_its_flops_from_cached_scores_too(tiny_d
     assert [r["cheap_gflops_per_video"] for r in first] == [r["cheap_gflops_per_video"] for r in again]
     by_stride = {r["stride"]: r["cheap_gflops_per_video"] for r in again}
     assert by_stride[1] > 0 and 0.4 < by_stride[2] / by_stride[1] < 0.65
+
+
+def test_the_oracle_of_a_video_with_several_labels_picks_the_clips_most_confident_on_any():
+    from scsampler.benchmark.scores import CachedVideo
+
+    probs = torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.7, 0.2], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]])
+    oracle = load_selector("oracle")
+    one = CachedVideo("v", probs, label=1, generator=None, scores={})
+    assert one.labels == (1,) and oracle.select(one, 2).indices.tolist() == [1, 3]   # by class 1 alone, as before
+    both = CachedVideo("v", probs, label=1, labels=(1, 2), generator=None, scores={})
+    assert oracle.select(both, 2).indices.tolist() == [1, 2]                          # 0.7 on 1, 0.6 on 2
+    with pytest.raises(ConfigError, match="needs the video's label"):
+        oracle.select(CachedVideo("v", probs, label=None, generator=None, scores={}), 2)
