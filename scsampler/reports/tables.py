@@ -203,6 +203,7 @@ def plot(results: dict, out: Path) -> list[Path]:
         return out / name
 
     fig, ax = plt.subplots(figsize=(6, 4))
+    ax.set_prop_cycle(color=plt.cm.tab20.colors)  # a colour per strategy, up to 20
     for strategy in strategies:
         if strategy != "dense":
             pts = sorted((r["k"], r["top1"]) for r in rows if r["strategy"] == strategy)
@@ -212,6 +213,7 @@ def plot(results: dict, out: Path) -> list[Path]:
     paths = [finish(fig, ax, "K (clips classified per video)", "accuracy_vs_k.png")]
 
     fig, ax = plt.subplots(figsize=(6, 4))
+    ax.set_prop_cycle(color=plt.cm.tab20.colors)  # a colour per strategy, up to 20
     for strategy in strategies:
         pts = sorted((r["classifier_gflops_per_video"] + r["cheap_gflops_per_video"], r["top1"]) for r in rows if r["strategy"] == strategy)
         style = dict(fmt="o-", markersize=5) if len(pts) > 1 else dict(fmt="k*", markersize=12)
