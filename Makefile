@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job on the built-in data: generate `small`, train the classifier and the samplers,
-# benchmark every strategy, print the comparison and write one video's report (runs/demo/).
+# The main job on the built-in data: generate `small`, train the samplers, benchmark every selector
+# with the shipped trimmed-clip classifier, print the comparison and write 3 videos' report (runs/demo/).
 demo: $(STAMP)
 	$(VENV)/bin/scsampler demo --out runs/demo
 

@@ -263,13 +263,21 @@ def main(argv=None) -> None:
     ap.add_argument("--tag", help="name of the block in --docs (default: the results file's stem)")
     ap.add_argument("--k", type=int, help="only this K in the accuracy table (default: every K)")
     ap.add_argument("--targets", action="store_true", help="instead, each sampler strategy against the accuracy and cost targets (at --k, default 10)")
+    ap.add_argument("--summary", action="store_true", help="instead, the demo's comparison at --k (default 10) and what it shows")
+    ap.add_argument("--classes", type=int, help="with --summary: the number of classes (for chance)")
     args = ap.parse_args(argv)
     results = json.loads(args.results.read_text())
-    text = targets_table(results, k=args.k or 10) + "\n" if args.targets else markdown(results, k=args.k)
+    if args.summary:
+        from scsampler.reports.summary import comparison_table, what_it_shows
+
+        k = args.k or 10
+        text = comparison_table(results, k) + "\n\n" + "\n".join(f"- {x}" for x in what_it_shows(results, k, args.classes)) + "\n"
+    else:
+        text = targets_table(results, k=args.k or 10) + "\n" if args.targets else markdown(results, k=args.k)
     if args.docs:
         tag = args.tag or args.results.stem
         replace_block(args.docs, tag, text.rstrip("\n"), f"### {tag}")
-    elif not args.targets:
+    elif not (args.targets or args.summary):
         write_report(results, args.results.parent)
     print(text)
 

@@ -71,3 +71,17 @@ def test_a_selector_slower_than_dense_is_called_slower():
     r["timing"] = [timed("dense", None, 1.0), timed("visual", 10, 2.5)]
     text = " ".join(what_it_shows(r, k=10))
     assert "takes 2.50 s per video, 2.5x as long as dense" in text and "0.4x faster" not in text
+
+
+def test_the_tables_command_writes_the_summary_into_the_docs(tmp_path, capsys):
+    import json
+
+    from scsampler.reports.tables import main
+
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results()))
+    doc = tmp_path / "doc.md"
+    main([str(path), "--summary", "--classes", "6", "--docs", str(doc), "--tag", "demo"])
+    text = doc.read_text()
+    assert "<!-- demo:begin -->" in text and "| visual | 10 | 60.0 |" in text and "(chance 16.7%)" in text
+    assert not (tmp_path / "results.md").exists()      # the summary does not rewrite the run's own report
