@@ -230,18 +230,11 @@ def run(args) -> int:
                   progress=not args.no_progress and sys.stderr.isatty())
     if engine is None:
         summary = predict_many(entries, classifier, selector, args.out, **common, ground_truth=ground_truth)
-    elif ground_truth is None:
-        from scsampler.runners.ray import predict_ray
-
-        summary = predict_ray(entries, classifier, selector, args.out, **common, **engine, device=args.device)
     else:
-        # The Ray runner draws without the ground truth: with it, the pictures are drawn here once the batch is done.
-        from scsampler.reports.html import write_report
-        from scsampler.runners.local import read_results, report_rows
         from scsampler.runners.ray import predict_ray
 
-        summary = predict_ray(entries, classifier, selector, args.out, **{**common, "report": None}, **engine, device=args.device)
-        write_report(report_rows(entries, read_results(args.out)[0]), args.report, ground_truth)
+        summary = predict_ray(entries, classifier, selector, args.out, **common, ground_truth=ground_truth, **engine,
+                              device=args.device)
     failed = summary.failed + summary.recorded
     if len(entries) == 1 and failed and not summary.interrupted:
         print(f"scsampler predict: error: {failed[0][1]}", file=sys.stderr)

@@ -56,6 +56,7 @@ from scsampler.runners.local import (
     error_line,
     error_record,
     predict_one,
+    report_rows,
     resume,
     run_settings,
 )
@@ -481,6 +482,7 @@ def predict_ray(
     seed: int = 0,
     retry_failed: bool = False,
     report: str | os.PathLike | None = None,
+    ground_truth: report_html.GroundTruth | None = None,
     progress: bool = False,
     address: str | None = None,
     workers: tuple[int, int] | None = None,
@@ -500,7 +502,6 @@ def predict_ray(
     if report is not None:
         report = Path(report)
         report.mkdir(parents=True, exist_ok=True)
-    paths = {e.video_id: e.path for e in entries}
     bar = _Progress(len(todo), "predict (ray)", progress)
     stages: list[_Stage] = []
     try:
@@ -559,7 +560,8 @@ def predict_ray(
                     else:
                         summary.done.append(entry.video_id)
                         if report is not None:
-                            report_html.draw_video_safely(rec, entry.path, report)
+                            truth = ground_truth.find(entry.path) if ground_truth is not None else None
+                            report_html.draw_video_safely(rec, entry.path, report, truth)
                     bar.update()
 
                 try:
@@ -574,7 +576,7 @@ def predict_ray(
         bar.close()
         summary.failures_file = _write_failures(out, records)
         if report is not None:
-            report_html.write_report([(records[v], p) for v, p in paths.items() if v in records], report)
+            report_html.write_report(report_rows(entries, records), report, ground_truth)
     return summary
 
 

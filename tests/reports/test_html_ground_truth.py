@@ -94,12 +94,12 @@ def test_predict_draws_the_ground_truth_of_the_videos_it_has(tiny_data, own_clas
     assert (rep / "index.html").exists()
 
 
-def test_the_ray_engine_gets_the_pictures_drawn_with_the_truth_after_the_batch(tiny_data, own_classifier, tmp_path, monkeypatch):
+def test_the_ray_engine_is_given_the_truth_to_draw(tiny_data, own_classifier, tmp_path, monkeypatch):
     from scsampler.runners import local, ray
 
-    def predict_ray(entries, classifier, selector, out, *, report, address, workers, device, **common):
-        assert report is None  # it would draw without the truth
-        return local.predict_many(entries, classifier, selector, out, **common)
+    def predict_ray(entries, classifier, selector, out, *, report, ground_truth, address, workers, device, **common):
+        assert report is not None and ground_truth is not None  # the Ray runner draws with the truth itself
+        return local.predict_many(entries, classifier, selector, out, report=report, ground_truth=ground_truth, **common)
 
     monkeypatch.setattr(ray, "import_ray", lambda: None)
     monkeypatch.setattr(ray, "predict_ray", predict_ray)

@@ -89,7 +89,9 @@ def test_predict_on_ray_writes_the_local_records_and_reports_a_corrupt_file(
     assert main(["predict", *inputs, *args, "--out", str(tmp_path / "local.jsonl")]) == 1
     capsys.readouterr()
     out = tmp_path / "ray.jsonl"
-    assert main(["predict", *inputs, *args, "--out", str(out), "--engine", "ray", "--address", ray_address]) == 1
+    report = tmp_path / "report"
+    assert main(["predict", *inputs, *args, "--out", str(out), "--engine", "ray", "--address", ray_address,
+                 "--report", str(report), "--segments", str(tiny_data / "segments.json")]) == 1
     err = capsys.readouterr().err
     assert "3 done, 0 already in" in err and "1 failed" in err
     local, ray = by_video(lines(tmp_path / "local.jsonl")), by_video(lines(out))
@@ -99,6 +101,16 @@ def test_predict_on_ray_writes_the_local_records_and_reports_a_corrupt_file(
     assert bad["error"].startswith(str(media["truncated"])) and "\n" not in bad["error"]
     assert Path(f"{out}.failures.txt").read_text() == bad["error"] + "\n"
     assert all(len(r["selected"]) == 3 and set(r["scores"]) == {"visual", "audio"} for v, r in ray.items() if v != str(media["truncated"]))
+    # The pictures are drawn as each video comes back, with its ground truth.
+    from PIL import Image
+
+    from scsampler.reports.html import figure_name
+
+    for v in ray:
+        if v != str(media["truncated"]):
+            with Image.open(report / figure_name(v)) as im:
+                assert im.text["Description"].startswith("ground truth: label ")
+    assert (report / "index.html").exists()
 
 
 @needs_ray
