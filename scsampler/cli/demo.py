@@ -53,7 +53,7 @@ def run(args) -> int:
     from scsampler.data.synthetic import PRESETS, generate
     from scsampler.engine.sampler import SamplerTrainConfig, fit_sampler
     from scsampler.files import atomic_write_text
-    from scsampler.reports.summary import comparison_table, rows_at, what_it_shows
+    from scsampler.reports.summary import BLIND, REFERENCE, comparison_table, rows_at, what_it_shows
 
     progress = sys.stderr.isatty()
     out = Path(args.out)
@@ -86,10 +86,9 @@ def run(args) -> int:
         samplers=samplers, ks=(1, 2, 5, 10), timing_videos=2, timing_k=args.k, timing_arch=big, timing_arch_videos=1,
         timing_arch_strategies=tuple(s for s in strategies if s not in ("random", "oracle"))), progress=progress))
 
-    # The report: the best selector predict can run with these samplers, on a few test videos.
-    runnable = {"motion-energy", "audio-energy", "visual", "audio", "av-convex-score", "av-convex-list",
-                "av-intersect-list", "av-union-list"}
-    best = max((r for r in rows_at(results, args.k) if r["strategy"] in runnable), key=lambda r: r["top1"])
+    # The report: the best of the selectors that look at the video (what predict runs with these samplers).
+    looking = set(strategies) - set(BLIND + REFERENCE)
+    best = max((r for r in rows_at(results, args.k) if r["strategy"] in looking), key=lambda r: r["top1"])
     tests = sorted((data / "videos").glob("test_*.mp4"))[: args.report_videos]
     report = out / "report"
     stage("report", lambda: cli(
@@ -105,7 +104,7 @@ def run(args) -> int:
             f"clips each on average; classifier {c['name']} ({c['gflops_per_clip']:.2f} GFLOPs per clip) from {classifier}. K = {args.k}.")
     text = f"{head}\n\n{table}\n\n" + "\n".join(f"- {s}" for s in sentences) + "\n"
     atomic_write_text(out / "summary.md", text)
-    (out / "stage_seconds.json").write_text(json.dumps(seconds, indent=1) + "\n")
+    atomic_write_text(out / "stage_seconds.json", json.dumps(seconds, indent=1) + "\n")
 
     print(f"\n{text}")
     print("Stages: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + f"; total {sum(seconds.values()) / 60:.1f} min")
