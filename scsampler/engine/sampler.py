@@ -8,6 +8,17 @@ probabilities on the training split.
 - SAL-RANK: eq. 2, a hinge over pairs of clips of one video ordered by the classifier's true-class
   probability: ``max(0, eta - z (s_i - s_j))`` with ``z = +1`` when clip i scores higher.
 
+Videos with several labels (a manifest's ``labels`` column) use all of them. AC then trains with
+binary cross-entropy over the classes, every clip's target the video's labels (``ac_loss``, chosen
+as the classifier's loss is: ``"auto"`` takes it when some training video has several labels,
+:func:`scsampler.engine.classifier.training_loss`). SAL-CL and SAL-RANK rank the clips by the
+probability of the best of the video's labels, the oracle's rule
+(:func:`scsampler.selectors.ranking.true_class_scores`). One label a video trains as before.
+
+Features become network input as at run time: :class:`scsampler.runtime.sampler.InputNorm` (each
+visual feature at one grid, MD divided by the video's own mean motion; ``input_norm``) and
+:func:`scsampler.runtime.sampler.prepare`, whatever the training videos' resolution and codec.
+
 SAL-CL and SAL-RANK can also learn without labels (``target``, :func:`clip_targets`): a clip's
 target is then the classifier's own output, its maximum class probability (``confidence``) or its
 probability of the video's dense prediction (``agreement``), and the manifest's labels are never read.
@@ -26,6 +37,7 @@ import json
 import logging
 import math
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,6 +48,7 @@ import torch.nn.functional as F
 from scsampler.data.cache import FeatureCache
 from scsampler.data.classes import dataset_paths
 from scsampler.data.extraction import extract_many
+from scsampler.engine.classifier import training_loss
 from scsampler.engine.loop import Step, shuffled, train
 from scsampler.engine.runs import is_finished_run, run_identity
 from scsampler.data.manifest import ManifestEntry, read_manifest
@@ -43,7 +56,8 @@ from scsampler.errors import ConfigError
 from scsampler.files import atomic_write_json, digest
 from scsampler.runtime.classifier import load_classifier
 from scsampler.runtime.dense import dense_scores
-from scsampler.runtime.sampler import LOSSES, PACKED, VISUAL_FEATURES, packed_keys, prepare, saliency
+from scsampler.runtime.sampler import LOSSES, PACKED, VISUAL_FEATURES, InputNorm, choose_rows, packed_keys, prepare, saliency
+from scsampler.selectors.ranking import true_class_scores
 from scsampler.features.extractor import ExtractorConfig
 from scsampler.models.registry import create_model, list_models
 from scsampler.models.weights import load_weights, save_run
@@ -55,6 +69,13 @@ DEFAULT_ARCH = {"visual": "resnet18", "audio": "vgg_audio"}
 DEFAULT_K_TR = {"visual": 0.5, "audio": 0.25}
 # What SAL-CL and SAL-RANK rank a video's clips by (see clip_targets); only "label" reads the labels.
 TARGETS = ("label", "confidence", "agreement")
+# How features reach the networks (InputNorm): "resize" (the default), each visual feature at the grid of
+# most training videos with MD in its pixels (divided by 8); "video", that grid and MD divided by the
+# video's mean motion; "none", as stored (every run before input_norm existed).
+INPUT_NORMS = ("resize", "video", "none")
+# AC's loss (as the classifier's): ce on the main label, bce over all the labels, auto = bce when some
+# training video has several labels.
+AC_LOSSES = ("auto", "ce", "bce")
 
 
 def default_cache(data: str | Path) -> Path:
@@ -72,6 +93,7 @@ class SamplerTrainConfig:
     features: tuple[str, ...] = ("md", "rgbr")
     arch: str | None = None                     # default: resnet18 (visual), vgg_audio (audio)
     loss: str = "ac"
+    ac_loss: str = "auto"                       # AC only: auto, ce (the main label) or bce (all the labels)
     target: str = "label"                       # SAL-CL / SAL-RANK clip target: label, confidence, agreement
     k_tr: float | None = None                   # SAL-CL positives per video, as a fraction of its clips
     margin: float = 0.2                         # SAL-RANK's eta
@@ -81,6 +103,7 @@ class SamplerTrainConfig:
     weight_decay: float = 1e-4
     train_frames_per_clip: int = 2              # frames kept per clip for training (memory bound)
     eval_frames_per_clip: int = 2               # frames scored per clip and feature at test time; 0 = all (the paper)
+    input_norm: str = "resize"                  # resize, video or none (INPUT_NORMS)
     init_from: str | None = None                # a sampler run to start from (same arch and features)
     freeze_backbone: bool = False               # train only the last layer (Table 6's variant)
     cache: str | None = None                    # default: <data>/cache
@@ -97,8 +120,14 @@ class SamplerTrainConfig:
             raise ConfigError(f"{self.modality} sampler features must be among {', '.join(MODALITIES[self.modality])}, got {', '.join(bad) or 'none'}")
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.ac_loss not in AC_LOSSES:
+            raise ConfigError(f"ac_loss must be one of {', '.join(AC_LOSSES)}, got {self.ac_loss!r}")
         if self.target not in TARGETS:
             raise ConfigError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
+        if self.input_norm not in INPUT_NORMS:
+            raise ConfigError(f"input_norm must be one of {', '.join(INPUT_NORMS)}, got {self.input_norm!r}")
+        if self.ac_loss != "auto" and self.loss != "ac":
+            raise ConfigError(f"ac_loss {self.ac_loss} applies to loss ac only, not {self.loss}")
         if self.loss == "ac" and self.target != "label":
             raise ConfigError(f"loss ac learns the videos' labels; target {self.target} needs loss sal-cl or sal-rank")
         self.arch = self.arch or DEFAULT_ARCH[self.modality]
@@ -119,8 +148,10 @@ class SamplerTrainConfig:
 @dataclass
 class TrainSet:
     """Rows of one feature for training: inputs ``x (N, ...)``, the clip of each row ``clip (N,)``
-    (global clip number), and per global clip: ``video (M,)``, ``label (M,)`` (-1 when trained
-    without labels), ``target (M,)`` (:func:`clip_targets`) and ``salient (M,)`` (SAL-CL's pseudo-label)."""
+    (global clip number), and per global clip: ``video (M,)``, ``label (M,)`` (the video's main
+    label; -1 when trained without labels), ``target (M,)`` (:func:`clip_targets`), ``salient (M,)``
+    (SAL-CL's pseudo-label) and, for AC with binary cross-entropy, ``labels (M, C)``: the video's
+    labels, multi-hot."""
 
     x: torch.Tensor
     clip: torch.Tensor
@@ -128,6 +159,8 @@ class TrainSet:
     label: torch.Tensor
     target: torch.Tensor
     salient: torch.Tensor
+    labels: torch.Tensor | None = None
+    scale: torch.Tensor | None = None           # (N,) what each row's MD is divided by (InputNorm.scale); None: 8
 
 
 def oracle_labels(targets: torch.Tensor, k_tr: float) -> torch.Tensor:
@@ -140,19 +173,30 @@ def oracle_labels(targets: torch.Tensor, k_tr: float) -> torch.Tensor:
     return out
 
 
-def clip_targets(probs: torch.Tensor, target: str, label: int | None = None) -> torch.Tensor:
+def video_labels(label: int | tuple[int, ...] | None) -> tuple[int, ...]:
+    """A video's class indices, the main one first: ``label`` as one index or all of them; () for none."""
+    if label is None:
+        return ()
+    return tuple(int(x) for x in label) if isinstance(label, (tuple, list)) else (int(label),)
+
+
+def clip_targets(probs: torch.Tensor, target: str, label: int | tuple[int, ...] | None = None) -> torch.Tensor:
     """``(L,)`` saliency targets of one video's clips from the classifier's probabilities ``(L, C)``:
 
-    - ``label``: the probability of the video's ``label`` (the paper's oracle, section 3.2);
+    - ``label``: the probability of the video's ``label`` (the paper's oracle, section 3.2); for a
+      video with several (``label``: their indices), the highest among them, as the oracle ranks
+      (:func:`scsampler.selectors.ranking.true_class_scores`);
     - ``confidence``: the clip's maximum class probability;
     - ``agreement``: the clip's probability of the video's dense prediction, the argmax of the
       mean of all its clips' probabilities (the first class on a tie).
 
     Only ``label`` uses ``label``; the other two need none."""
     if target == "label":
-        if label is None:
+        labels = video_labels(label)
+        if not labels:
             raise ConfigError("target label needs the video's label")
-        return probs[:, label].float()
+        # With one label the maximum is that column itself: the same numbers as probs[:, label].
+        return true_class_scores(probs, labels).float()
     if target == "confidence":
         return probs.float().max(dim=1).values
     if target == "agreement":
@@ -161,12 +205,19 @@ def clip_targets(probs: torch.Tensor, target: str, label: int | None = None) -> 
     raise ConfigError(f"unknown sampler target {target!r}; known: {', '.join(TARGETS)}")
 
 
-def build_trainset(config: SamplerTrainConfig, feature: str, videos: list[tuple[dict, torch.Tensor, int | None]], rng: np.random.Generator) -> TrainSet:
-    """``videos``: (packed features, dense probabilities (L, C), label index or None) per training video."""
-    xs, clips, vid, lab, tgt, sal = [], [], [], [], [], []
+def build_trainset(config: SamplerTrainConfig, feature: str, videos: list[tuple[dict, torch.Tensor, int | tuple[int, ...] | None]],
+                   rng: np.random.Generator, ac_loss: str = "ce", norm: InputNorm | None = None) -> TrainSet:
+    """``videos``: (packed features, dense probabilities (L, C), label: its index, or the indices of
+    all the video's labels, main first, or None) per training video. ``ac_loss`` ``"bce"`` adds the
+    multi-hot ``labels`` that AC's binary cross-entropy learns (:func:`training_ac_loss`). ``norm``:
+    the rows' resizing and MD's per-video scale (default: features as stored), computed on the rows
+    the sampler will score at test time (``eval_frames_per_clip`` of every clip)."""
+    norm = norm or InputNorm()
+    xs, clips, vid, lab, tgt, sal, multi, scales = [], [], [], [], [], [], [], []
     base = 0
     for v, (packed, probs, label) in enumerate(videos):
         n = len(probs)
+        labels = video_labels(label)
         target = clip_targets(probs, config.target, label)
         if feature == "audio":
             if "audio" in packed:
@@ -177,17 +228,48 @@ def build_trainset(config: SamplerTrainConfig, feature: str, videos: list[tuple[
             key, clip_key = PACKED[feature]
             if key in packed and len(packed[key]):
                 owner = packed[clip_key].long()
+                x = norm.resize(feature, packed[key])
+                scale = norm.scale(feature, x[choose_rows(owner, torch.ones(n, dtype=torch.bool), config.eval_frames_per_clip)])
                 keep = _subsample_rows(owner, config.train_frames_per_clip, rng)
-                xs.append(packed[key][keep])
+                xs.append(x[keep])
                 clips.append(owner[keep] + base)
+                if scale is not None:
+                    scales.append(torch.full((len(keep),), scale))
         vid.append(torch.full((n,), v))
-        lab.append(torch.full((n,), -1 if label is None else label))
+        lab.append(torch.full((n,), labels[0] if labels else -1))
         tgt.append(target)
         sal.append(oracle_labels(target, config.k_tr))
+        if ac_loss == "bce":
+            hot = torch.zeros(n, probs.shape[1])  # (L, C): every clip carries all the video's labels
+            hot[:, list(labels)] = 1.0
+            multi.append(hot)
         base += n
     if not xs:
         raise ConfigError(f"no {feature} features in the training videos (is there audio / were they extracted with {feature}?)")
-    return TrainSet(torch.cat(xs), torch.cat(clips), torch.cat(vid), torch.cat(lab), torch.cat(tgt), torch.cat(sal))
+    sizes = sorted({tuple(x.shape[1:]) for x in xs})
+    if len(sizes) > 1:
+        raise ConfigError(f"the training videos' {feature} rows differ in size ({', '.join('x'.join(map(str, z)) for z in sizes)}): "
+                          "train with input_norm video or resize")
+    return TrainSet(torch.cat(xs), torch.cat(clips), torch.cat(vid), torch.cat(lab), torch.cat(tgt), torch.cat(sal),
+                    torch.cat(multi) if multi else None, torch.cat(scales) if scales else None)
+
+
+def training_norm(mode: str, features, videos: list[tuple[dict, torch.Tensor, object]]) -> InputNorm:
+    """The :class:`InputNorm` of ``mode`` (:data:`INPUT_NORMS`) for training on ``videos``: each visual
+    feature at the grid of most of them (ties: the first video's)."""
+    if mode == "none":
+        return InputNorm()
+    grid = {}
+    for feature in features:
+        key = PACKED.get(feature, (None,))[0]
+        sizes = Counter(tuple(p[key].shape[-2:]) for p, _, _ in videos if key in p and len(p[key]))
+        if sizes:
+            grid[feature] = sizes.most_common(1)[0][0]
+    return InputNorm(grid=grid, motion="video-mean" if mode == "video" and "md" in grid else "pixels")
+
+
+def _rows_scale(ts: TrainSet, rows: torch.Tensor) -> torch.Tensor | None:
+    return None if ts.scale is None else ts.scale[rows]
 
 
 def _subsample_rows(owner: torch.Tensor, per_clip: int, rng: np.random.Generator) -> torch.Tensor:
@@ -266,11 +348,16 @@ def _sampler_step(config: SamplerTrainConfig, feature: str, net: torch.nn.Module
     the number of correct predictions (pairs ordered right, for SAL-RANK) as ``accuracy``."""
     if config.loss == "sal-rank":
         ri, rj, z = batch
-        out = net(prepare(feature, torch.cat([ts.x[ri], ts.x[rj]])))[:, 0]
+        both = torch.cat([ri, rj])
+        out = net(prepare(feature, ts.x[both], _rows_scale(ts, both)))[:, 0]
         loss = rank_loss(out[: len(ri)], out[len(ri) :], z, config.margin)
         return Step(loss, len(ri), {"accuracy": int(((out[: len(ri)] - out[len(ri) :]) * z > 0).sum())})
     clips = ts.clip[batch]
-    out = net(prepare(feature, ts.x[batch]))
+    out = net(prepare(feature, ts.x[batch], _rows_scale(ts, batch)))
+    if config.loss == "ac" and ts.labels is not None:  # y (B, C) multi-hot; right when the top class is one of them
+        y = ts.labels[clips]
+        right = int(y[torch.arange(len(batch)), out.argmax(1)].sum())
+        return Step(F.binary_cross_entropy_with_logits(out, y), len(batch), {"accuracy": right})
     if config.loss == "ac":
         y = ts.label[clips]
         return Step(F.cross_entropy(out, y), len(batch), {"accuracy": int((out.argmax(1) == y).sum())})
@@ -302,11 +389,20 @@ def training_entries(manifest: Path, target: str) -> list[ManifestEntry]:
     return entries
 
 
+def training_ac_loss(config: SamplerTrainConfig) -> str | None:
+    """AC's loss, ``"ce"`` or ``"bce"``, decided as the classifier's is (``"auto"``: bce when some
+    video of the train split has several labels); None for SAL-CL and SAL-RANK."""
+    if config.loss != "ac":
+        return None
+    manifest, _ = dataset_paths(config.data)
+    return training_loss(config.ac_loss, training_entries(manifest, config.target))
+
+
 def load_training_videos(config: SamplerTrainConfig, progress: bool, features: tuple[str, ...] | None = None):
-    """(packed features, dense probabilities, label index) of every usable training video (the
-    index is None when ``config.target`` needs no label: the labels are not read), the class list,
-    and the errors of the ones left out. Only ``features`` (default: the config's) are read from
-    the cache."""
+    """(packed features, dense probabilities, label indices: the video's labels, main first) of every
+    usable training video (None instead of the indices when ``config.target`` needs no label: the
+    labels are not read), the class list, and the errors of the ones left out. Only ``features``
+    (default: the config's) are read from the cache."""
     manifest, _ = dataset_paths(config.data)
     entries = training_entries(manifest, config.target)
     cache_root = Path(config.cache) if config.cache else default_cache(config.data)
@@ -323,21 +419,24 @@ def load_training_videos(config: SamplerTrainConfig, progress: bool, features: t
     for e in entries:
         if e.video_id in errors or e.video_id not in dense:
             continue
-        if config.target == "label" and e.label not in index:
-            raise ConfigError(f"{manifest}: label {e.label!r} of {e.video_id} is not one of the classifier's classes")
+        unknown = [x for x in e.labels or (None,) if x not in index] if config.target == "label" else []
+        if unknown:
+            raise ConfigError(f"{manifest}: label {unknown[0]!r} of {e.video_id} is not one of the classifier's classes")
         packed = fcache.load(digest(e.path, size=16), keys=keys)
         probs = dense[e.video_id].probs
         if len(packed["clip_index"]) != len(probs):
             errors[e.video_id] = f"{e.video_id}: {len(packed['clip_index'])} clips of features but {len(probs)} of dense scores"
             continue
-        videos.append((packed, probs, index[e.label] if config.target == "label" else None))
+        videos.append((packed, probs, tuple(index[x] for x in e.labels) if config.target == "label" else None))
     return videos, classifier.classes, errors, extractor
 
 
 def _identity(config: SamplerTrainConfig) -> dict:
     manifest, _ = dataset_paths(config.data)
-    # The default target is left out, so that runs trained before targets existed are still reused.
-    drop = ("out", "workers") + (("target",) if config.target == "label" else ())
+    # The default target and AC loss are left out, so that runs trained before they existed are still
+    # reused ("auto" is decided by the manifest, whose digest is there).
+    drop = ("out", "workers") + (("target",) if config.target == "label" else ()) + (("ac_loss",) if config.ac_loss == "auto" else ())
+    drop += ("input_norm",) if config.input_norm == "none" else ()  # "none" trains as every run before it
     return run_identity(config, drop=drop,
                         files={"manifest_sha": manifest, "classifier_sha": Path(config.classifier) / "model.safetensors"})
 
@@ -359,10 +458,12 @@ def fit_sampler(config: SamplerTrainConfig, *, progress: bool = True, reuse: boo
     if not videos:
         raise ConfigError(f"no usable training videos ({len(errors)} failed; first: {next(iter(errors.values()), '')})")
     prepare_s = time.perf_counter() - t0
+    loss = training_ac_loss(config)
     rng = np.random.default_rng(config.seed)
+    norm = training_norm(config.input_norm, config.features, videos)
     nets, curves, shapes = {}, {}, {}
     for feature in config.features:
-        ts = build_trainset(config, feature, videos, rng)
+        ts = build_trainset(config, feature, videos, rng, ac_loss=loss or "ce", norm=norm)
         shapes[feature] = list(prepare(feature, ts.x[:1]).shape[1:])
         init = Path(config.init_from) / "nets" / f"{feature}.safetensors" if config.init_from else None
         nets[feature], curves[feature] = train_network(config, feature, ts, len(classes), progress, init)
@@ -370,11 +471,13 @@ def fit_sampler(config: SamplerTrainConfig, *, progress: bool = True, reuse: boo
         "kind": "sampler",
         "modality": config.modality,
         "loss": config.loss,
+        **({"ac_loss": loss} if loss else {}),  # AC's outputs: a softmax (ce) or a sigmoid per class (bce)
         "features": list(config.features),
         "arch": {f: config.arch for f in config.features},
         "num_outputs": len(classes) if config.loss == "ac" else 1,
         "classes": list(classes),
         "input_shapes": shapes,
+        "input_norm": norm.to_json(),   # per feature: the training grid, MD's motion unit ({}: as stored)
         "eval_frames_per_clip": config.eval_frames_per_clip,
         "extractor": extractor.to_json(),
         "train": json.loads(json.dumps(asdict(config))),
@@ -425,11 +528,11 @@ def fit_joint_sampler(config: JointTrainConfig, *, progress: bool = True) -> Pat
             raise ConfigError(f"{run}: joint training needs a {modality} sampler trained with sal-rank, got a {sampler.modality} one with {sampler.loss}")
     base = SamplerTrainConfig(data=config.data, classifier=config.classifier, out=config.out, modality="visual",
                               features=visual.features, loss="sal-rank", target=config.target, cache=config.cache, workers=config.workers,
-                              extractor=visual.config["extractor"])
+                              extractor=visual.config["extractor"], eval_frames_per_clip=visual.frames_per_clip)
     videos, classes, errors, _ = load_training_videos(base, progress, features=visual.features + ("audio",))
     rng = np.random.default_rng(config.seed)
     nets = {**{f: visual.nets[f] for f in visual.features}, "audio": audio.nets["audio"]}
-    sets = {f: build_trainset(base, f, videos, rng) for f in nets}
+    sets = {f: build_trainset(base, f, videos, rng, norm=visual.norm) for f in nets}  # the visual sampler's own input_norm
     ref = sets["audio"]
     # Clips that every network can score: per feature, the rows of each clip (CSR over clip ids).
     n_clips = len(ref.video)
@@ -449,14 +552,16 @@ def fit_joint_sampler(config: JointTrainConfig, *, progress: bool = True) -> Pat
     by_video = {v: np.array(c) for v, c in by_video.items()}
 
     def pick(f: str, cs: np.ndarray) -> torch.Tensor:
+        """One random row of each clip of ``cs``, as network input."""
         idx, starts, counts = rows_of[f]
         cs_t = torch.from_numpy(cs)
         off = torch.from_numpy(rng.integers(0, 1 << 30, len(cs))) % counts[cs_t]
-        return sets[f].x[idx[starts[cs_t] + off]]
+        rows = idx[starts[cs_t] + off]
+        return prepare(f, sets[f].x[rows], _rows_scale(sets[f], rows))
 
     def score(cs: np.ndarray) -> torch.Tensor:
-        vis = torch.stack([nets[f](prepare(f, pick(f, cs)))[:, 0] for f in visual.features]).mean(dim=0)
-        return 0.5 * (vis + nets["audio"](prepare("audio", pick("audio", cs)))[:, 0])
+        vis = torch.stack([nets[f](pick(f, cs))[:, 0] for f in visual.features]).mean(dim=0)
+        return 0.5 * (vis + nets["audio"](pick("audio", cs))[:, 0])
 
     half = max(1, config.batch_size // 2)
     target = ref.target.numpy()
@@ -510,7 +615,7 @@ def compose_samplers(runs: list[str | Path], out: str | Path) -> Path:
     for r, c in zip(runs, configs):
         if (c["modality"], c["loss"], c["num_outputs"]) != (first["modality"], first["loss"], first["num_outputs"]):
             raise ConfigError(f"{r}: a {c['modality']} / {c['loss']} sampler cannot be combined with a {first['modality']} / {first['loss']} one")
-    combined = {**first, "features": [], "arch": {}, "input_shapes": {}, "composed_from": [str(r) for r in runs]}
+    combined = {**first, "features": [], "arch": {}, "input_shapes": {}, "input_norm": {}, "composed_from": [str(r) for r in runs]}
     combined.pop("identity", None)
     nets = {}
     for r, c in zip(runs, configs):
@@ -521,7 +626,9 @@ def compose_samplers(runs: list[str | Path], out: str | Path) -> Path:
             combined["features"].append(f)
             combined["arch"][f] = c["arch"][f]
             combined["input_shapes"][f] = c["input_shapes"][f]
+            if f in c.get("input_norm", {}):  # each network keeps its own (none: a run from before input_norm)
+                combined["input_norm"][f] = c["input_norm"][f]
     return save_sampler_run(out, nets, combined)
 
 
-__all__ = ["JointTrainConfig", "SamplerTrainConfig", "TARGETS", "clip_targets", "compose_samplers", "fit_joint_sampler", "fit_sampler", "oracle_labels", "rank_loss", "saliency", "save_sampler_run", "default_cache"]
+__all__ = ["AC_LOSSES", "INPUT_NORMS", "JointTrainConfig", "SamplerTrainConfig", "TARGETS", "clip_targets", "compose_samplers", "fit_joint_sampler", "fit_sampler", "oracle_labels", "rank_loss", "saliency", "save_sampler_run", "default_cache", "training_ac_loss"]

@@ -9,7 +9,9 @@ and picklable, is what passes between them.
 
 Memory stays bounded whatever the video's length: the cheap pass streams clip features in chunks
 that are scored and dropped, only the per-clip scores (a few floats per clip) are kept, and only
-the K selected clips are decoded.
+the K selected clips are decoded. A sampler that normalises MD by the video's own motion
+(``input_norm``, :class:`scsampler.runtime.sampler.InputNorm`) keeps the MD rows it scores, at its
+training grid (160 values a frame for an 8 x 10 grid), until the video's end.
 """
 
 from __future__ import annotations
@@ -103,6 +105,10 @@ def cheap_scores(path, scorers: dict[str, Scorer], extractor: ExtractorConfig, n
     stream = extract_clip_features(path, cfg, frames_per_clip=frames_per_clip, clips=wanted if stride > 1 else None)
     values = {m: torch.full((num_clips,), float("nan")) for m in scorers}
     rows = {m: dict.fromkeys(s.features, 0.0) for m, s in scorers.items()}
+    # A scorer that offers scoring() (a trained sampler) gets the whole video chunk by chunk: one that
+    # normalises by the whole video scores part of it at the end. The others score each chunk.
+    whole = {m: s.scoring(num_clips, torch.tensor(sorted(wanted), dtype=torch.long))
+             for m, s in scorers.items() if hasattr(s, "scoring")}
     pending = []
     spent = [0.0]
 
@@ -117,7 +123,10 @@ def cheap_scores(path, scorers: dict[str, Scorer], extractor: ExtractorConfig, n
         # Shift clip numbers to the chunk so that score() sees a small video.
         local = {k: (v - first if k.endswith("_clip") or k == "clip_index" else v) for k, v in packed.items()}
         for m, scorer in scorers.items():
-            values[m][first:n] = scorer.score(local, n - first, clips=torch.tensor([i - first for i in idx], dtype=torch.long))
+            if m in whole:
+                whole[m].add(packed)
+            else:
+                values[m][first:n] = scorer.score(local, n - first, clips=torch.tensor([i - first for i in idx], dtype=torch.long))
             for f, r in rows_per_clip(scorer.features, local, n - first, scorer.frames_per_clip).items():
                 rows[m][f] += r * (n - first)
         pending.clear()
@@ -130,6 +139,10 @@ def cheap_scores(path, scorers: dict[str, Scorer], extractor: ExtractorConfig, n
         if len(pending) >= chunk:
             flush()
     flush()
+    t = time.perf_counter()
+    for m, scoring in whole.items():
+        values[m] = scoring.result()
+    spent[0] += time.perf_counter() - t
     per_clip_rows = {m: {f: v / max(len(wanted), 1) for f, v in r.items()} for m, r in rows.items()}
     flops = {m: s.flops_per_row() for m, s in scorers.items()}
     return Scores(values, per_clip_rows, spent[0], flops), stream.meta.to_json()
@@ -141,7 +154,8 @@ class FileVideo:
     they cost. Without a classifier (only its ``grid``) it answers every question but :meth:`probs`."""
 
     def __init__(self, path, video_id: str, num_clips: int, has_audio: bool, classifier: ClipClassifier | None, *,
-                 grid: ClipGrid | None = None, generator: torch.Generator | None = None, label: int | None = None):
+                 grid: ClipGrid | None = None, generator: torch.Generator | None = None, label: int | None = None,
+                 labels: Sequence[int] = ()):
         self.path = path
         self.video_id = video_id
         self.num_clips = num_clips
@@ -149,8 +163,8 @@ class FileVideo:
         self.classifier = classifier
         self.grid = classifier.grid if classifier is not None else grid
         self.generator = generator
-        self.label = label
-        self.labels = (label,) if label is not None else ()
+        self.labels = tuple(labels) or ((label,) if label is not None else ())  # all the true classes, the main one first
+        self.label = self.labels[0] if self.labels else None
         self.meta: dict = {}                 # the cheap pass's metadata (truncation, audio state)
         self.dense: torch.Tensor | None = None
         self.dense_frames = 0
@@ -226,6 +240,7 @@ def choose_clips(
     generator: torch.Generator | None = None,
     video_id: str | None = None,
     label: int | None = None,
+    labels: Sequence[int] = (),
 ) -> ChosenClips:
     """The first stage of :func:`run_video`: probe, the cheap pass and the selection, on the clip
     ``grid`` of the classifier. ``classifier`` is needed only by a selector that classifies every clip
@@ -240,7 +255,8 @@ def choose_clips(
     if num_clips == 0:
         raise VideoError(str(path), f"video is {float(info.duration):.2f} s long, shorter than one clip")
     t_probe = time.perf_counter()
-    view = FileVideo(path, video_id, num_clips, info.has_audio, classifier, grid=grid, generator=generator, label=label)
+    view = FileVideo(path, video_id, num_clips, info.has_audio, classifier, grid=grid, generator=generator, label=label,
+                     labels=labels)
     notes: list[str] = []
     fallback_note = None
     needs = selector.needs
@@ -357,12 +373,14 @@ def run_video(
     generator: torch.Generator | None = None,
     video_id: str | None = None,
     label: int | None = None,
+    labels: Sequence[int] = (),
 ) -> VideoResult:
     """Everything for one video; raises :class:`VideoError` (one line) for a bad file or a video the
     selector cannot score (unless ``fallback`` is given: then that selector chooses, and the result
-    says why). ``label`` (the true class index) is needed by the oracle only."""
+    says why). ``label`` (the true class index), or ``labels`` (all of a video's with several, the
+    main one first), is needed by the oracle only."""
     chosen = choose_clips(path, classifier.grid, selector, k, classifier=classifier, fallback=fallback,
-                          generator=generator, video_id=video_id, label=label)
+                          generator=generator, video_id=video_id, label=label, labels=labels)
     return classify_chosen(path, classifier, chosen)
 
 

@@ -7,7 +7,9 @@ timeline shows the selected clips only, and the thumbnails are those of the firs
 
 Given the ground truth (a ``segments.json``, :func:`read_segments`), a thin band under the timeline
 shows each video's labelled segments coloured by kind, and the title its true label. The truth is
-drawn only, never stored in the results file.
+drawn only, never stored in the results file. A video with several labels (the record's ``labels``,
+else the ground truth's) shows them all, and its top class is correct when it is one of them, as the
+benchmark's top-1 counts it.
 
 Pictures are drawn from the records of the results file alone (plus the video, for thumbnails, and the
 ground truth when given), so a rerun can draw the ones an interrupted run did not. The page is
@@ -283,10 +285,7 @@ def draw_video(record: dict, path: str | os.PathLike, out: str | os.PathLike, tr
             elif j == 3 and name in scores:
                 ax.set_ylabel("bottom 3", fontsize=8)
 
-    label = record.get("label")
-    if label is None and truth is not None:
-        label = truth.get("label")
-    fig.suptitle(_title(record, label) + "".join(f"\n{x}" for x in notes), fontsize=10, ha="left", x=0.01)
+    fig.suptitle(_title(record, true_labels(record, truth)) + "".join(f"\n{x}" for x in notes), fontsize=10, ha="left", x=0.01)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=90, metadata={"Title": record["video"], "Description": _truth_description(truth)})
     return out
@@ -301,12 +300,29 @@ def _score_format(scores: list) -> str:
     return f".{decimals}f"
 
 
-def _title(record: dict, label: str | None = None) -> str:
-    """The picture's title; ``label``: the video's true label (the record's, else the ground truth's)."""
+def true_labels(record: dict, truth: dict | None = None) -> list[str]:
+    """The video's true labels, the main one first: the record's (``labels`` when the manifest gives
+    several, else ``label``), else the ground truth's; [] when neither has one."""
+    for source in (record, truth or {}):
+        if source.get("labels"):
+            return list(source["labels"])
+        if source.get("label") is not None:
+            return [source["label"]]
+    return []
+
+
+def _verdict(record: dict, labels: list[str]) -> str:
+    """``"label: x (correct)"``, ``"labels: x, y (wrong)"``: right when the top class is one of ``labels``."""
+    top = record["top5"][0]["label"] if record.get("top5") else None
+    return f"label{'s' if len(labels) > 1 else ''}: {', '.join(labels)}" + (" (correct)" if top in labels else " (wrong)")
+
+
+def _title(record: dict, labels: list[str] | None = None) -> str:
+    """The picture's title; ``labels``: the video's true labels (:func:`true_labels`)."""
     top = record["top5"][0] if record.get("top5") else None
     line = f"{record['video']}   predicted: {top['label']} ({top['prob']:.0%})" if top else record["video"]
-    if label is not None:
-        line += f"   label: {label}" + (" (correct)" if top and top["label"] == label else " (wrong)")
+    if labels:
+        line += f"   {_verdict(record, labels)}"
     seconds = sum(record.get("seconds", {}).values())
     return line + (f"\nstrategy {record.get('strategy', '?')}, K={record.get('k', '?')}: {record['clips_decoded']} of "
                    f"{record['num_clips']} clips classified, {seconds:.2f} s")
@@ -351,8 +367,8 @@ def index_html(rows: list[tuple[dict, str | os.PathLike]], report: Path) -> str:
     """The page: a summary, a table of contents, then per video its prediction and picture."""
     e = html.escape
     ok = [r for r, _ in rows if "error" not in r]
-    labelled = [r for r in ok if r.get("label") is not None and r.get("top5")]
-    correct = sum(r["top5"][0]["label"] == r["label"] for r in labelled)
+    labelled = [r for r in ok if true_labels(r) and r.get("top5")]
+    correct = sum(r["top5"][0]["label"] in true_labels(r) for r in labelled)
     settings = next(iter(ok), {})
     head = f"{len(rows)} videos, {len(rows) - len(ok)} failed"
     if settings:
@@ -370,9 +386,10 @@ def index_html(rows: list[tuple[dict, str | os.PathLike]], report: Path) -> str:
             continue
         top = record["top5"][0] if record["top5"] else {"label": "?", "prob": 0.0}
         verdict = ""
-        if record.get("label") is not None:
-            good = top["label"] == record["label"]
-            verdict = f' <span class="{"good" if good else "bad"}">label {e(record["label"])}</span>'
+        labels = true_labels(record)
+        if labels:
+            good = top["label"] in labels
+            verdict = f' <span class="{"good" if good else "bad"}">label{"s" if len(labels) > 1 else ""} {e(", ".join(labels))}</span>'
         toc.append(f'<li><a href="#{anchor}">{name}</a>: {e(top["label"])} ({top["prob"]:.0%}){verdict}</li>')
         preds = "".join(
             f'<tr><td>{e(p["label"])}</td><td class="num">{p["prob"]:.1%}</td>'
@@ -410,4 +427,4 @@ td.num {{ text-align: right; padding: 0 .6em; }}
 
 
 __all__ = ["GroundTruth", "draw_video", "draw_video_safely", "figure_name", "index_html", "read_segments", "segment_spans",
-           "thumbnail_clips", "write_report"]
+           "thumbnail_clips", "true_labels", "write_report"]

@@ -1,9 +1,10 @@
 """Predicting many videos into a JSON-lines file that survives being killed (``scsampler predict``).
 
 The results file holds one JSON object per video and line: :meth:`VideoResult.to_json` plus
-``strategy``, ``k``, ``label`` (when the manifest has one), ``scores`` (every clip's saliency per
-modality, ``null`` where not scored) and ``settings`` (everything else that decided the result), or
-``{"video", "error", ...}`` for a video that failed.
+``strategy``, ``k``, ``label`` (when the manifest has one), ``labels`` (all of them, ``label``
+first, when the manifest gives the video several: :func:`truth_fields`), ``scores`` (every clip's
+saliency per modality, ``null`` where not scored) and ``settings`` (everything else that decided the
+result), or ``{"video", "error", ...}`` for a video that failed.
 
 Each line is appended, flushed and fsynced as its video finishes, so a killed batch loses at most the
 video in progress. A rerun of the same command reads the file back, drops a line cut short by the kill,
@@ -119,12 +120,20 @@ def error_line(entry: ManifestEntry, err: BaseException) -> str:
     return f"{entry.video_id}: {' '.join(str(err).split())}"
 
 
+def truth_fields(entry: ManifestEntry) -> dict:
+    """What a record says of the video's truth, from the manifest: ``label`` (the main label) when
+    it has one, and ``labels`` (every label, the main one first) when it has several."""
+    fields = {}
+    if entry.label is not None:
+        fields["label"] = entry.label
+    if entry.multi_label:
+        fields["labels"] = list(entry.labels)
+    return fields
+
+
 def error_record(entry: ManifestEntry, error: str) -> dict:
     """The results-file line of a video that failed."""
-    rec = {"video": entry.video_id, "error": error}
-    if entry.label is not None:
-        rec["label"] = entry.label
-    return rec
+    return {"video": entry.video_id, "error": error, **truth_fields(entry)}
 
 
 def predict_one(entry: ManifestEntry, classifier: ClipClassifier, selector: ClipSelector, k: int = 10, *,
@@ -137,9 +146,10 @@ def predict_one(entry: ManifestEntry, classifier: ClipClassifier, selector: Clip
             raise VideoError(entry.video_id, "is a directory, not a video file")
         if not os.path.exists(entry.path):
             raise VideoError(entry.video_id, "no such file")
-        label = classifier.classes.index(entry.label) if selector.needs.label and entry.label in classifier.classes else None
+        # The oracle's true classes: every label of the video the classifier knows, the main one first.
+        labels = tuple(classifier.classes.index(x) for x in entry.labels if x in classifier.classes) if selector.needs.label else ()
         result = run_video(entry.path, classifier, selector, k, fallback=fallback, video_id=entry.video_id,
-                           generator=_generator(seed, entry.video_id), label=label)
+                           generator=_generator(seed, entry.video_id), labels=labels)
     except ConfigError:
         raise
     except (ScsamplerError, RuntimeError, ValueError, MemoryError, OSError) as err:
@@ -148,8 +158,7 @@ def predict_one(entry: ManifestEntry, classifier: ClipClassifier, selector: Clip
     else:
         rec.update(result.to_json())
         rec["scores"] = result.scores
-    if entry.label is not None:
-        rec["label"] = entry.label
+    rec.update(truth_fields(entry))
     return rec
 
 
@@ -268,4 +277,5 @@ def _write_failures(out: Path, records: dict[str, dict]) -> Path | None:
     return path
 
 
-__all__ = ["PredictSummary", "predict_many", "predict_one", "read_results", "failures_path", "report_rows", "run_settings"]
+__all__ = ["PredictSummary", "predict_many", "predict_one", "read_results", "failures_path", "report_rows", "run_settings",
+           "truth_fields"]

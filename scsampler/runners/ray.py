@@ -59,6 +59,7 @@ from scsampler.runners.local import (
     report_rows,
     resume,
     run_settings,
+    truth_fields,
 )
 from scsampler.runtime.classifier import ClipClassifier
 from scsampler.selectors.base import ClipSelector
@@ -244,10 +245,7 @@ class ClassifierWorker(_Worker):
             return {"config_error": str(err)}
         except (ScsamplerError, RuntimeError, ValueError, MemoryError, OSError) as err:
             return error_record(entry, error_line(entry, err))
-        rec = {"video": entry.video_id, **result.to_json(), "scores": result.scores}
-        if entry.label is not None:
-            rec["label"] = entry.label
-        return rec
+        return {"video": entry.video_id, **result.to_json(), "scores": result.scores, **truth_fields(entry)}
 
     def run(self, entry: ManifestEntry, models: Shared | dict) -> dict:
         """The whole of one video, as the local runner does it."""

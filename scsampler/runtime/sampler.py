@@ -9,12 +9,19 @@ Saliency from the network's output depends on the loss it was trained with (sect
 AC: the maximum class probability; SAL-CL: the probability of "salient"; SAL-RANK: the raw score.
 Clips a sampler cannot score (no audio in their window; no frame of the feature) get ``nan``, never
 zero: the selection strategies rank them last.
+
+Features reach the networks through :class:`InputNorm` and :func:`prepare`, the same two steps in
+training (:mod:`scsampler.engine.sampler`) and here: each visual feature resampled to the grid the
+network was trained on (MD's displacements rescaled to that grid's pixels), and MD divided by the
+video's own mean motion magnitude, so that a file of another resolution or codec reaches the sampler
+at the size and scale it was trained on (``docs/samplers.md``, "Input normalisation").
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,17 +56,101 @@ def saliency(logits: torch.Tensor, loss: str) -> torch.Tensor:
     raise ConfigError(f"unknown sampler loss {loss!r}; known: {', '.join(LOSSES)}")
 
 
-def prepare(feature: str, x: torch.Tensor) -> torch.Tensor:
-    """Cached feature rows -> network input (float32, ``(N, C, H, W)``)."""
+def prepare(feature: str, x: torch.Tensor, scale: float | torch.Tensor | None = None) -> torch.Tensor:
+    """Cached feature rows -> network input (float32, ``(N, C, H, W)``). ``scale``: what MD is divided
+    by, one number or one per row (:meth:`InputNorm.scale`); None: 8, pixels of displacement."""
     if feature == "if":
         return x.float().div(127.5).sub(1.0)  # uint8 thumbnails -> [-1, 1]
     if feature == "md":
-        return x.float().div(8.0)             # pixels of displacement; typical motions are a few px/frame
+        if scale is None:
+            return x.float().div(8.0)         # pixels of displacement; typical motions are a few px/frame
+        s = torch.as_tensor(scale, dtype=torch.float32)
+        return x.float() / (s.view(-1, 1, 1, 1) if s.ndim else s)
     if feature == "rgbr":
         return x.float().div(32.0)            # signed residual levels
     if feature == "audio":
         return x.float().unsqueeze(1)         # (L, n_mels, frames) -> (L, 1, n_mels, frames)
     raise ConfigError(f"unknown sampler feature {feature!r}")
+
+
+# MD normalisations: "pixels" (divided by 8, as every run before input_norm), "video-mean" (divided by
+# the video's mean motion magnitude, at least MOTION_FLOOR pixels of the training grid).
+MOTION_NORMS = ("pixels", "video-mean")
+MOTION_FLOOR = 0.05
+
+
+@dataclass(frozen=True)
+class InputNorm:
+    """How a video's cached features are brought to the size and scale a sampler was trained on,
+    recorded per feature as ``input_norm`` in the run's config.json. A feature it does not name is
+    used as stored: a run trained before it existed has none, and works exactly as it did.
+
+    - ``grid``: feature -> ``(h, w)``, the spatial size of the rows the network was trained on. Rows of
+      another size (a file of another resolution or aspect ratio) are resampled to it, each output cell
+      the area-weighted mean of the input cells under it, and MD's displacements are rescaled to pixels
+      of the training resolution (dx by the ratio of the grids' widths, dy of their heights). Rows of
+      that size are returned as they are.
+    - ``motion``: what MD is divided by (:func:`prepare`): ``pixels``, 8; ``video-mean``, the mean
+      displacement magnitude of the MD rows the sampler scores in this video (after the resampling),
+      at least ``MOTION_FLOOR`` pixels. A sampler ranks the clips of one video, and a codec (the
+      distance its vectors span, its block sizes and intra blocks, the decoded fallback's search) scales
+      a whole video's motion, so the video's own mean is the unit that the codec cancels out of.
+    """
+
+    grid: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    motion: str = "pixels"
+
+    def __post_init__(self):
+        if self.motion not in MOTION_NORMS:
+            raise ConfigError(f"unknown motion normalisation {self.motion!r}; known: {', '.join(MOTION_NORMS)}")
+
+    @classmethod
+    def from_json(cls, d: dict | None) -> "InputNorm":
+        """From a run's ``input_norm`` (None or absent: features as stored)."""
+        d = d or {}
+        return cls(grid={f: tuple(e["grid"]) for f, e in d.items() if e.get("grid")},
+                   motion=d.get("md", {}).get("motion", "pixels"))
+
+    def to_json(self) -> dict:
+        out = {f: {"grid": list(hw)} for f, hw in self.grid.items()}
+        if self.motion != "pixels":
+            out.setdefault("md", {})["motion"] = self.motion
+        return out
+
+    def per_video(self, feature: str) -> bool:
+        """Whether ``feature``'s rows need the whole video before they can be scored (:meth:`scale`)."""
+        return feature == "md" and self.motion == "video-mean"
+
+    def resize(self, feature: str, x: torch.Tensor) -> torch.Tensor:
+        """Rows ``(N, C, h, w)`` of one feature at the training grid, in the dtype they came in."""
+        size = self.grid.get(feature)
+        if size is None or tuple(x.shape[-2:]) == tuple(size):
+            return x
+        h, w = x.shape[-2:]
+        y = _area_matrix(h, size[0]) @ x.float() @ _area_matrix(w, size[1]).T   # (N, C, H', W')
+        if feature == "md":
+            y[:, 0] *= size[1] / w   # displacements in pixels of the training resolution
+            y[:, 1] *= size[0] / h
+        if not x.is_floating_point():
+            y = y.round().clamp(torch.iinfo(x.dtype).min, torch.iinfo(x.dtype).max)
+        return y.to(x.dtype)
+
+    def scale(self, feature: str, x: torch.Tensor) -> float | None:
+        """What :func:`prepare` divides ``feature`` by for one video whose scored rows (resized) are
+        ``x``: None for the fixed scaling."""
+        if not self.per_video(feature):
+            return None
+        mean = x.double().pow(2).sum(dim=1).sqrt().mean() if len(x) else torch.tensor(0.0)  # (N, 2, H, W) -> magnitude
+        return max(float(mean), MOTION_FLOOR)
+
+
+def _area_matrix(n: int, m: int) -> torch.Tensor:
+    """``(m, n)``: row i holds the share of output cell i (of ``m`` over the same extent) that each of
+    ``n`` input cells covers, so that ``A @ v`` is the area-weighted mean."""
+    edges = torch.arange(m + 1, dtype=torch.float64) * n / m
+    j = torch.arange(n, dtype=torch.float64)
+    overlap = (torch.minimum(edges[1:, None], j + 1) - torch.maximum(edges[:-1, None], j)).clamp(min=0)
+    return (overlap / overlap.sum(dim=1, keepdim=True)).float()
 
 
 def feature_scores(packed: dict[str, torch.Tensor], num_clips: int, wanted: torch.Tensor, feature: str, rows_fn,
@@ -81,9 +172,14 @@ def feature_scores(packed: dict[str, torch.Tensor], num_clips: int, wanted: torc
         return s
     owner = packed[clip_key].long()
     rows = choose_rows(owner, wanted, frames_per_clip)
-    v = rows_fn(packed[key][rows])
-    total = torch.zeros(num_clips).index_add_(0, owner[rows], v)
-    count = torch.zeros(num_clips).index_add_(0, owner[rows], torch.ones_like(v))
+    return clip_means(rows_fn(packed[key][rows]), owner[rows], num_clips)
+
+
+def clip_means(values: torch.Tensor, owner: torch.Tensor, num_clips: int) -> torch.Tensor:
+    """``(L,)``: the mean of each clip's row ``values (N,)`` (``owner``: the clip of each row); ``nan``
+    for a clip without a row."""
+    total = torch.zeros(num_clips).index_add_(0, owner, values)
+    count = torch.zeros(num_clips).index_add_(0, owner, torch.ones_like(values))
     return torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, float("nan")))
 
 
@@ -140,6 +236,7 @@ class Sampler:
     config: dict = field(default_factory=dict)
     key: str = ""
     batch_size: int = 256
+    norm: InputNorm = field(default_factory=InputNorm)   # the config's input_norm (default: features as stored)
     _flops: dict[str, int] | None = field(default=None, repr=False)
 
     @property
@@ -152,27 +249,31 @@ class Sampler:
         return {k: v for k, v in self.config.get("extractor", {}).items() if k != "features"}
 
     @torch.inference_mode()
-    def _rows(self, feature: str, x: torch.Tensor) -> torch.Tensor:
+    def _rows(self, feature: str, x: torch.Tensor, scale: float | None = None) -> torch.Tensor:
         net = self.nets[feature]
-        out = [saliency(net(prepare(feature, x[i : i + self.batch_size])), self.loss) for i in range(0, len(x), self.batch_size)]
+        out = [saliency(net(prepare(feature, x[i : i + self.batch_size], scale)), self.loss) for i in range(0, len(x), self.batch_size)]
         return torch.cat(out) if out else torch.empty(0)
 
     def score(self, packed: dict[str, torch.Tensor], num_clips: int, clips: torch.Tensor | None = None) -> torch.Tensor:
         """Saliency of the clips of one video from its packed features. ``clips`` (clip indices)
         restricts the work to those clips (stride); the others get ``nan``."""
-        wanted = wanted_mask(num_clips, clips)
-        stacked = torch.stack([
-            feature_scores(packed, num_clips, wanted, feature, lambda x, f=feature: self._rows(f, x),
-                           0 if feature == "audio" else self.frames_per_clip)
-            for feature in self.nets
-        ])
+        scoring = self.scoring(num_clips, clips)
+        scoring.add(packed)
+        return scoring.result()
+
+    def scoring(self, num_clips: int, clips: torch.Tensor | None = None) -> "VideoScoring":
+        """The scores of one video whose packed features come in chunks (:class:`VideoScoring`)."""
+        return VideoScoring(self, num_clips, clips)
+
+    def combine(self, per_feature: torch.Tensor) -> torch.Tensor:
+        """``(F, L)`` scores of the features (in ``nets``' order) -> ``(L,)``: their mean (section 3.3.1);
+        jointly trained, the mean of the visual score (over its features) and the audio score."""
         if self.modality == "audio-visual":
-            # AV-joint-training: the mean of the visual score (over its features) and the audio score.
             names = list(self.nets)
-            visual = stacked[[i for i, f in enumerate(names) if f != "audio"]].nanmean(dim=0)
-            audio = stacked[names.index("audio")]
+            visual = per_feature[[i for i, f in enumerate(names) if f != "audio"]].nanmean(dim=0)
+            audio = per_feature[names.index("audio")]
             return torch.stack([visual, audio]).nanmean(dim=0)
-        return stacked.nanmean(dim=0)
+        return per_feature.nanmean(dim=0)
 
     def flops_per_row(self) -> dict[str, int]:
         """FLOPs of one network evaluation (one frame, or one clip's log-mel) per feature."""
@@ -188,6 +289,45 @@ class Sampler:
                 out[feature] = counter.get_total_flops()
             self._flops = out
         return dict(self._flops)
+
+
+class VideoScoring:
+    """A sampler's scores of one video whose packed features (clip numbers of the whole video) come
+    chunk by chunk, as the pipeline's cheap pass streams them: ``add(packed)`` per chunk, then
+    ``result() -> (L,)``. A feature is scored as it comes, except one normalised by the whole video
+    (:meth:`InputNorm.per_video`: MD under ``video-mean``), whose chosen rows, resized to the training
+    grid (a few hundred values a frame), wait for the video's end. :meth:`Sampler.score` is one chunk,
+    so that scores from the cache and from the stream are the same computation."""
+
+    def __init__(self, sampler: Sampler, num_clips: int, clips: torch.Tensor | None = None):
+        self.sampler = sampler
+        self.num_clips = num_clips
+        self.wanted = wanted_mask(num_clips, clips)
+        self.scores = {f: torch.full((num_clips,), float("nan")) for f in sampler.nets}
+        self.held: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {f: [] for f in sampler.nets if sampler.norm.per_video(f)}
+
+    def add(self, packed: dict[str, torch.Tensor]) -> None:
+        s = self.sampler
+        for feature in s.nets:
+            per_clip = 0 if feature == "audio" else s.frames_per_clip
+            if feature in self.held:
+                key, clip_key = PACKED[feature]
+                if key in packed and len(packed[key]):
+                    owner = packed[clip_key].long()
+                    rows = choose_rows(owner, self.wanted, per_clip)
+                    self.held[feature].append((s.norm.resize(feature, packed[key][rows]), owner[rows]))
+                continue
+            new = feature_scores(packed, self.num_clips, self.wanted, feature,
+                                 lambda x, f=feature: s._rows(f, s.norm.resize(f, x)), per_clip)
+            self.scores[feature] = torch.where(torch.isnan(new), self.scores[feature], new)
+
+    def result(self) -> torch.Tensor:
+        s = self.sampler
+        for feature, parts in self.held.items():
+            if parts:
+                x, owner = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+                self.scores[feature] = clip_means(s._rows(feature, x, s.norm.scale(feature, x)), owner, self.num_clips)
+        return s.combine(torch.stack([self.scores[f] for f in s.nets]))
 
 
 def sampler_key(run: Path) -> str:
@@ -208,4 +348,4 @@ def load_sampler(run: str | os.PathLike, *, frames_per_clip: int | None = None) 
         nets[feature] = net.eval()
     fpc = config.get("eval_frames_per_clip", 0) if frames_per_clip is None else frames_per_clip
     return Sampler(name=run.name, modality=config["modality"], loss=config["loss"], nets=nets,
-                   frames_per_clip=int(fpc), config=config, key=sampler_key(run))
+                   frames_per_clip=int(fpc), config=config, key=sampler_key(run), norm=InputNorm.from_json(config.get("input_norm")))

@@ -48,7 +48,11 @@ class Needs:
 
 
 class Scorer(Protocol):
-    """Per-clip scores from cheap-pass features (a trained sampler, or a training-free statistic)."""
+    """Per-clip scores from cheap-pass features (a trained sampler, or a training-free statistic).
+    A scorer may also offer ``scoring(num_clips, clips)``, an accumulator that takes a video's packed
+    features chunk by chunk (``add``) and gives its scores at the end (``result``), for what it can
+    only score knowing the whole video (:class:`scsampler.runtime.sampler.VideoScoring`); the
+    pipeline's cheap pass uses it where offered, and ``score`` on each chunk otherwise."""
 
     name: str
     key: str                          # identity of the weights and settings: caches are keyed by it

@@ -16,11 +16,12 @@ def test_cli_names_match_the_registries():
     # The CLI keeps its own copies of the model names so that `--help` does not import torch.
     assert set(cli_train.CLASSIFIERS) == set(list_models("classifier"))
     assert set(cli_train_sampler.SAMPLER_ARCHS) == set(list_models("sampler"))
-    from scsampler.engine.sampler import TARGETS
+    from scsampler.engine.sampler import AC_LOSSES, TARGETS
     from scsampler.runtime.sampler import LOSSES
 
     assert set(cli_train_sampler.LOSSES) == set(LOSSES)
     assert cli_train_sampler.TARGETS == TARGETS
+    assert cli_train_sampler.AC_LOSSES == AC_LOSSES
 
 
 def test_the_selector_choices_come_from_the_registry_without_importing_torch_for_help():

@@ -205,3 +205,33 @@ def test_report_has_a_picture_per_video_and_an_index(tiny_data, tiny_classifier,
     assert main(["predict", *good, "--classifier", str(tiny_classifier), "--sampler", str(tiny_samplers["visual"]),
                  "--k", "3", "--stride", "2", "--out", str(out), "--report", str(rep)]) == 0
     assert (rep / pictures[0]).exists()
+
+
+def test_records_of_videos_with_several_labels_carry_them_all(tiny_multilabel_data, tiny_multilabel_classifier, tiny_data,
+                                                              tiny_classifier, tmp_path, capsys):
+    from scsampler.data.manifest import read_manifest, write_manifest
+
+    test = read_manifest(tiny_multilabel_data / "manifest.csv", split="test")
+    rows = [{"path": str(e.path), "label": e.label, "labels": list(e.labels), "split": "test"} for e in test]
+    rows.append({"path": str(tmp_path / "gone.mp4"), "label": "circle_cw", "labels": ["circle_cw", "move_left"], "split": "test"})
+    write_manifest(tmp_path / "manifest.csv", rows)
+    out, rep = tmp_path / "r.jsonl", tmp_path / "report"
+    assert main(["predict", str(tmp_path / "manifest.csv"), "--classifier", str(tiny_multilabel_classifier), "--strategy", "uniform",
+                 "--k", "2", "--out", str(out), "--report", str(rep)]) == 1  # gone.mp4 failed
+    records = {Path(r["video"]).name: r for r in lines(out)}
+    for e in test:
+        r = records[e.path.name]
+        assert r["label"] == e.label and r["labels"] == list(e.labels) and len(r["labels"]) == 2
+        assert len(r["top5"]) == 3 and len(r["selected"]) == 2  # the predicted classes as before
+    assert records["gone.mp4"]["labels"] == ["circle_cw", "move_left"] and "error" in records["gone.mp4"]
+    # The page counts a top class that is any of the video's labels as correct, and lists them all.
+    page = (rep / "index.html").read_text(encoding="utf-8")
+    ok = [r for r in records.values() if "error" not in r]
+    correct = sum(r["top5"][0]["label"] in r["labels"] for r in ok)
+    assert f"top-1 correct on {correct} of {len(ok)} labelled videos" in page
+    assert all(f"labels {', '.join(r['labels'])}</span>" in page for r in ok)
+    # One label a video: the records are as before, no labels field.
+    single = tmp_path / "single.jsonl"
+    assert main(["predict", str(tiny_data / "manifest.csv"), "--split", "test", "--classifier", str(tiny_classifier),
+                 "--strategy", "uniform", "--k", "2", "--out", str(single)]) == 0
+    assert [("labels" in r, r["label"] is not None) for r in lines(single)] == [(False, True)] * 3

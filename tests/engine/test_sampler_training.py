@@ -243,3 +243,97 @@ def test_joint_training_fine_tunes_both_samplers_into_one(tiny_data, tiny_classi
     for feature, alone in (("md", v), ("audio", a)):
         before, after = alone.nets[feature].state_dict(), joint.nets[feature].state_dict()
         assert any(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
+
+
+# -- videos with several labels -------------------------------------------------------------------
+def test_a_two_label_video_ranks_its_clips_by_the_best_of_its_labels_as_the_oracle():
+    from scsampler.selectors.ranking import true_class_scores
+
+    probs = torch.tensor([[0.6, 0.3, 0.1],
+                          [0.1, 0.5, 0.4],
+                          [0.2, 0.2, 0.6],
+                          [0.1, 0.7, 0.2]])
+    main = clip_targets(probs, "label", 2)
+    both = clip_targets(probs, "label", (2, 1))
+    assert torch.equal(main, torch.tensor([0.1, 0.4, 0.6, 0.2]))
+    assert torch.equal(both, torch.tensor([0.3, 0.5, 0.6, 0.7]))     # clip 3 shows action 1: salient now
+    assert torch.equal(both, true_class_scores(probs, [2, 1]))       # the oracle's rule, not a second one
+    assert torch.equal(clip_targets(probs, "label", (2,)), main)     # one label: as before
+    assert oracle_labels(main, 0.5).tolist() == [0, 1, 1, 0] and oracle_labels(both, 0.5).tolist() == [0, 0, 1, 1]
+    config = SamplerTrainConfig(data="d", classifier="c", out="o", modality="audio", loss="sal-cl", k_tr=0.5)
+    packed = {"audio": torch.randn(4, 40, 200).half(), "audio_coverage": torch.ones(4), "clip_index": torch.arange(4)}
+    ts = build_trainset(config, "audio", [(packed, probs, (2, 1))], np.random.default_rng(0))
+    assert torch.equal(ts.target, both) and ts.salient.tolist() == [0, 0, 1, 1]
+    assert ts.label.tolist() == [2, 2, 2, 2] and ts.labels is None  # the main label; no multi-hot rows outside AC
+
+
+def test_ac_on_several_labels_is_binary_cross_entropy_over_the_video_s_labels():
+    from scsampler.engine.sampler import _sampler_step
+
+    torch.manual_seed(0)
+    probs = torch.full((2, 3), 1 / 3)
+    packed = {"audio": torch.randn(2, 40, 200).half(), "audio_coverage": torch.ones(2), "clip_index": torch.arange(2)}
+    config = SamplerTrainConfig(data="d", classifier="c", out="o", modality="audio", loss="ac", arch="sampler_tiny")
+    videos = [(packed, probs, (2, 0)), (packed, probs, (1,))]
+    bce = build_trainset(config, "audio", videos, np.random.default_rng(0), ac_loss="bce")
+    ce = build_trainset(config, "audio", videos, np.random.default_rng(0))
+    assert bce.labels.tolist() == [[1, 0, 1], [1, 0, 1], [0, 1, 0], [0, 1, 0]] and ce.labels is None
+    assert bce.label.tolist() == ce.label.tolist() == [2, 2, 1, 1]
+    net = create_model("sampler_tiny", feature="audio", num_outputs=3).eval()
+    batch = torch.arange(4)
+    with torch.no_grad():
+        logits = net(bce.x.float().unsqueeze(1))
+        step_bce, step_ce = _sampler_step(config, "audio", net, bce, batch), _sampler_step(config, "audio", net, ce, batch)
+    # By hand: the mean over clips and classes of -[y log s(z) + (1 - y) log(1 - s(z))].
+    y = torch.tensor([[1.0, 0, 1], [1, 0, 1], [0, 1, 0], [0, 1, 0]])
+    expected = -(y * torch.sigmoid(logits).log() + (1 - y) * (1 - torch.sigmoid(logits)).log()).mean()
+    assert torch.isclose(step_bce.loss, expected, atol=1e-6)
+    assert torch.isclose(step_ce.loss, torch.nn.functional.cross_entropy(logits, torch.tensor([2, 2, 1, 1])), atol=1e-6)
+    assert not torch.isclose(step_bce.loss, step_ce.loss)
+    top = logits.argmax(1)
+    assert step_bce.sums["accuracy"] == int(y[torch.arange(4), top].sum())  # right when the top class is any of its labels
+
+
+def test_the_ac_loss_is_chosen_as_the_classifier_s(tiny_data, tiny_multilabel_data):
+    from scsampler.engine.sampler import training_ac_loss
+
+    def loss(data, **kw):
+        return training_ac_loss(SamplerTrainConfig(data=str(data), classifier="c", out="o", loss="ac", **kw))
+
+    assert loss(tiny_multilabel_data) == "bce" and loss(tiny_data) == "ce"
+    assert loss(tiny_multilabel_data, ac_loss="ce") == "ce" and loss(tiny_data, ac_loss="bce") == "bce"
+    assert training_ac_loss(SamplerTrainConfig(data=str(tiny_data), classifier="c", out="o", loss="sal-rank")) is None
+    with pytest.raises(ConfigError, match="ac_loss bce applies to loss ac only"):
+        SamplerTrainConfig(data="d", classifier="c", out="o", loss="sal-cl", ac_loss="bce")
+    with pytest.raises(ConfigError, match="ac_loss must be one of"):
+        SamplerTrainConfig(data="d", classifier="c", out="o", ac_loss="focal")
+
+
+def test_multi_label_data_trains_samplers_on_all_the_labels(tiny_multilabel_data, tiny_multilabel_classifier, tmp_path):
+    from scsampler.engine.sampler import load_training_videos
+    from scsampler.runtime.sampler import load_sampler
+
+    common = dict(data=str(tiny_multilabel_data), classifier=str(tiny_multilabel_classifier), arch="sampler_tiny",
+                  features=("md",), cache=str(tmp_path / "cache"))
+    salcl = SamplerTrainConfig(out=str(tmp_path / "cl"), loss="sal-cl", epochs=1, **common)
+    videos, classes, _, _ = load_training_videos(salcl, progress=False)
+    index = {c: i for i, c in enumerate(classes)}
+    train = read_manifest(tiny_multilabel_data / "manifest.csv", split="train")
+    assert [v[2] for v in videos] == [tuple(index[x] for x in e.labels) for e in train]
+    assert all(len(v[2]) == 2 for v in videos)
+    ts = build_trainset(salcl, "md", videos, np.random.default_rng(0))
+    start = 0
+    for packed, probs, labels in videos:
+        target = ts.target[start : start + len(probs)]
+        assert torch.equal(target, probs[:, list(labels)].float().max(dim=1).values)
+        start += len(probs)
+    # The second label changes what is salient: some clip's target is not the main label's probability.
+    assert any(not torch.equal(ts.target[ts.video == v], probs[:, labels[0]].float()) for v, (_, probs, labels) in enumerate(videos))
+
+    ac = SamplerTrainConfig(out=str(tmp_path / "ac"), loss="ac", epochs=4, lr=1e-2, **common)
+    run = fit_sampler(ac, progress=False)
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["ac_loss"] == "bce" and saved["num_outputs"] == len(classes) and "ac_loss" not in saved["identity"]
+    curve = json.loads((run / "curve.json").read_text())["md"]
+    assert curve[-1]["loss"] < curve[0]["loss"]
+    assert load_sampler(run).loss == "ac"

@@ -157,3 +157,20 @@ def test_an_entry_is_found_by_its_resolved_path_else_by_a_unique_file_name(tmp_p
     assert truth.find(tmp_path / "copy" / "a.mp4") == entries["videos/a.mp4"]  # the only a.mp4
     assert truth.find(tmp_path / "copy" / "b.mp4") is None  # two b.mp4: which one is unknown
     assert truth.find(tmp_path / "c.mp4") is None
+
+
+def test_a_video_with_several_labels_is_right_when_its_top_class_is_any_of_them(tmp_path):
+    from scsampler.reports.html import _title, index_html, true_labels
+
+    def record(video, top, **truth):
+        return {"video": video, "top5": [{"label": top, "prob": 0.6}], "clips_decoded": 2, "num_clips": 5, **truth}
+
+    two = record("two.mp4", "jump", label="run", labels=["run", "jump"])
+    one = record("one.mp4", "jump", label="run")
+    assert true_labels(two) == ["run", "jump"] and true_labels(one) == ["run"]
+    assert true_labels(record("x.mp4", "jump"), {"label": "swim", "labels": ["swim", "jump"]}) == ["swim", "jump"]
+    assert "labels: run, jump (correct)" in _title(two, true_labels(two))
+    assert "label: run (wrong)" in _title(one, true_labels(one))  # one label: as before
+    page = index_html([(two, tmp_path / "two.mp4"), (one, tmp_path / "one.mp4")], tmp_path)
+    assert "top-1 correct on 1 of 2 labelled videos" in page
+    assert '<span class="good">labels run, jump</span>' in page and '<span class="bad">label run</span>' in page

@@ -251,3 +251,27 @@ def test_extract_and_dense_scoring_on_ray_write_the_local_caches_once(tiny_data,
     assert ClassifierWorker("cpu").dense(entry, str(tmp_path / "ray"), models) == ("skipped", None)
     config = ExtractorConfig(features=("md", "audio"))
     assert ExtractWorker(str(tmp_path / "ray"), config, retry_failed=False).extract(entry) == ("skipped", None)
+
+
+def test_the_ray_workers_records_carry_the_labels_as_the_local_ones(tiny_multilabel_data, tiny_multilabel_classifier):
+    """The two stages' record of a video with several labels, asked of the workers without Ray (no
+    cluster to start): its manifest labels, and the local runner's record otherwise."""
+    import dataclasses
+
+    from scsampler.data.manifest import read_manifest
+    from scsampler.runners.local import predict_one
+    from scsampler.runners.ray import CheapWorker, ClassifierWorker
+    from scsampler.runtime.classifier import load_classifier
+    from scsampler.selectors import load_selector
+
+    classifier = load_classifier(tiny_multilabel_classifier)
+    entry = read_manifest(tiny_multilabel_data / "manifest.csv", split="test")[0]
+    choosing = {"selector": load_selector("uniform"), "fallback": None}
+    chosen = CheapWorker(classifier.grid, 2, 0).choose(entry, choosing)
+    rec = ClassifierWorker("cpu", 2, 0).classify(entry, chosen, {"classifier": classifier})
+    assert rec["label"] == entry.label and rec["labels"] == list(entry.labels) and len(rec["labels"]) == 2
+    local = predict_one(entry, classifier, choosing["selector"], 2)
+    assert same_records(by_video([rec]), by_video([local]))
+    missing = read_manifest(tiny_multilabel_data / "manifest.csv", split="test")[1]
+    gone = CheapWorker(classifier.grid, 2, 0).choose(dataclasses.replace(missing, path=missing.path.with_name("gone.mp4")), choosing)
+    assert gone["labels"] == list(missing.labels) and "no such file" in gone["error"]
