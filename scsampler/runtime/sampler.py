@@ -45,9 +45,13 @@ def packed_keys(features) -> set[str]:
     return {k for f in features for k in (PACKED[f] if f in PACKED else ("audio", "audio_coverage"))}
 
 
-def saliency(logits: torch.Tensor, loss: str) -> torch.Tensor:
-    """Per-row saliency from a sampler's outputs ``(N, O)``."""
+def saliency(logits: torch.Tensor, loss: str, ac_loss: str = "ce") -> torch.Tensor:
+    """Per-row saliency from a sampler's outputs ``(N, O)``. ``ac_loss``: how an ``ac`` sampler was
+    trained (its config's ``ac_loss``): ``ce``, a softmax over the classes; ``bce`` (videos with several
+    labels), a sigmoid per class. Either way the saliency is the largest class probability."""
     if loss == "ac":
+        if ac_loss == "bce":
+            return torch.sigmoid(logits.float()).max(dim=1).values
         return logits.float().softmax(dim=1).max(dim=1).values
     if loss == "sal-cl":
         return torch.sigmoid(logits.float()[:, 0])
@@ -251,7 +255,9 @@ class Sampler:
     @torch.inference_mode()
     def _rows(self, feature: str, x: torch.Tensor, scale: float | None = None) -> torch.Tensor:
         net = self.nets[feature]
-        out = [saliency(net(prepare(feature, x[i : i + self.batch_size], scale)), self.loss) for i in range(0, len(x), self.batch_size)]
+        ac_loss = self.config.get("ac_loss", "ce")
+        out = [saliency(net(prepare(feature, x[i : i + self.batch_size], scale)), self.loss, ac_loss)
+               for i in range(0, len(x), self.batch_size)]
         return torch.cat(out) if out else torch.empty(0)
 
     def score(self, packed: dict[str, torch.Tensor], num_clips: int, clips: torch.Tensor | None = None) -> torch.Tensor:

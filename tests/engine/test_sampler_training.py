@@ -41,6 +41,9 @@ def test_saliency_of_each_loss():
     assert ac[0] > ac[1] and torch.isclose(ac[1], torch.tensor(1 / 3))
     assert torch.allclose(saliency(logits[:, :1], "sal-cl"), torch.sigmoid(logits[:, 0]))
     assert torch.equal(saliency(logits[:, :1], "sal-rank"), logits[:, 0])
+    # A bce-trained AC sampler (several labels a video): the largest per-class sigmoid, not a softmax.
+    multi = saliency(logits, "ac", "bce")
+    assert torch.allclose(multi, torch.sigmoid(logits).max(dim=1).values) and not torch.allclose(multi, ac)
 
 
 def _motion_set(n_videos=12, clips=10, frames=4, seed=0):
