@@ -4,8 +4,9 @@
    pass's I-frame thumbnail of the clip, or of the nearest clip that has one (read from the feature
    cache, extracted if missing: only key frames are decoded); ``middle``: the clip's exact middle
    frame, decoded (cached under ``<cache>/epitoma-middle``).
-2. The light network is fine-tuned on those frames, each labelled with its video's label, then
-   frozen (section 3.1: every CNN is fine-tuned on the dataset before VideoEpitoma is trained).
+2. The light network: the shipped one, pretrained on the thumbnails of trimmed clips (as the paper's
+   MobileNet comes pretrained on ImageNet), used as it is by default, or fine-tuned on those frames,
+   each labelled with its video's label (``light_epochs``; section 3.1), then frozen.
 3. The gate and the paper's classifier head are trained together on batches of videos, ``timesteps``
    random timesteps each (section 4.2: T = 32), with cross-entropy on the video label plus the L0
    term toward ``budget``:
@@ -38,6 +39,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm import tqdm
 
+from scsampler.assets import TRIMMED_LIGHT
 from scsampler.data.cache import FeatureCache
 from scsampler.data.classes import dataset_paths
 from scsampler.data.extraction import extract_many
@@ -53,7 +55,7 @@ from scsampler.io.decode import DecodeStats
 from scsampler.io.video import probe
 from scsampler.models.epitoma import EpitomaHead, L0Penalty, LightNet, TimestepGate
 from scsampler.models.registry import create_model, list_models
-from scsampler.models.weights import save_run
+from scsampler.models.weights import load_weights, read_run_config, save_run
 from scsampler.runtime.classifier import ClipClassifier, load_classifier
 from scsampler.runtime.sampler import packed_keys, prepare
 from scsampler.selectors.epitoma import FRAMES, RUN_FILES, middle_frames, nearest_source, own_iframe_rows, thumbnail_size
@@ -71,10 +73,11 @@ class EpitomaTrainConfig:
     out: str                                    # run directory
     mode: str = "standalone"                    # or "end-to-end"
     budget: float = 0.25                        # the share of timesteps the L0 term pulls the gate toward
-    l0_weight: float = 4.0                      # weight of the L0 term (the paper gives none)
+    l0_weight: float = 1.0                      # weight of the L0 term (the paper gives none)
     frame: str = "iframe"                       # the timestep's frame: "iframe" (nearest I-frame) or "middle"
-    light: str = "epitoma_light_mobilenet_v3_small"
-    light_epochs: int = 6
+    light: str = "epitoma_light_cnn"
+    light_init: str | None = str(TRIMMED_LIGHT)  # the light network's starting weights (a light run); None: random
+    light_epochs: int = 0                       # its fine-tuning on the training videos' frames (0: used as it is)
     light_batch_size: int = 64
     light_lr: float = 2e-3
     concepts: int = 16                          # N concept kernels
@@ -86,7 +89,7 @@ class EpitomaTrainConfig:
     noise_end: float = 0.1                      # to this (1.0 and 1.0: the paper's fixed noise)
     timesteps: int = 32                         # random timesteps per video and training step (paper: T = 32)
     eval_timesteps: int = 0                     # the selector's candidates by default: 0 = every clip
-    epochs: int = 40
+    epochs: int = 200                           # 600 steps on `small`'s 48 videos (docs/videoepitoma.md)
     batch_size: int = 16                        # videos per step
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -109,6 +112,8 @@ class EpitomaTrainConfig:
             raise ConfigError(f"timesteps must be >= 1 and eval_timesteps >= 0, got {self.timesteps}, {self.eval_timesteps}")
         if not 0 < self.noise_end <= self.noise_start:
             raise ConfigError(f"the noise's scale must satisfy 0 < noise_end <= noise_start, got {self.noise_start}, {self.noise_end}")
+        if self.light_init is None and self.light_epochs < 1:
+            raise ConfigError("the light network would stay random: give light_init (pretrained weights) or light_epochs >= 1")
         if self.concepts % self.heads or self.head_hidden % self.heads:
             raise ConfigError(f"concepts ({self.concepts}) and head_hidden ({self.head_hidden}) must be multiples of heads ({self.heads})")
 
@@ -233,12 +238,41 @@ def heavy_features(classifier: ClipClassifier, entries: list[ManifestEntry], cac
 
 
 # -- the light network ------------------------------------------------------------------------------
+def light_kwargs(config: EpitomaTrainConfig, num_classes: int) -> dict:
+    """The light network's builder arguments: those of ``light_init`` (its width) and ``num_classes``."""
+    if config.light_init is None:
+        return {"num_classes": num_classes}
+    saved = read_run_config(config.light_init, "epitoma-light", "light-network run")
+    if saved.get("model") != config.light:
+        raise ConfigError(f"{config.light_init} holds a {saved.get('model')}, not a {config.light}: train with light="
+                          f"{saved.get('model')}, or from scratch with light_init=None (--light-init none)")
+    return {**saved.get("model_kwargs", {}), "num_classes": num_classes}
+
+
+def initial_light(config: EpitomaTrainConfig, num_classes: int) -> LightNet:
+    """The light network before any fine-tuning: ``light_init``'s weights (its class layer too when it has
+    ``num_classes`` classes; else a new one), or random ones."""
+    net = create_model(config.light, **light_kwargs(config, num_classes))
+    if config.light_init is not None:
+        load_weights(net, Path(config.light_init) / "model.safetensors", skip_mismatched_head=True)
+    return net
+
+
 def train_light(config: EpitomaTrainConfig, videos: list[TimestepFrames], num_classes: int, progress: bool) -> tuple[LightNet, list[dict]]:
-    """The light network fine-tuned as a frame classifier (every frame labelled with its video's label)."""
+    """The light network (:func:`initial_light`), fine-tuned ``light_epochs`` as a frame classifier
+    (every frame labelled with its video's label), in eval mode; and the fine-tuning's curve.
+
+    In long videos whose action fills a fifth of the time, that label is wrong for most frames: on
+    `small` (48 training videos) the fine-tuning learns to tell the training videos apart by their
+    backgrounds (89% of their background frames "right" after 6 epochs) rather than the action (on
+    the test videos the pretrained network's pair accuracy on action frames fell from 0.69 to 0.52):
+    hence the default of none when the network comes pretrained."""
+    net = initial_light(config, num_classes)
+    if config.light_epochs < 1:
+        return net.eval(), []
     size = _common_size(videos)
     x = torch.cat([_resized(v.frames, size) for v in videos])
     y = torch.cat([torch.full((len(v.frames),), v.label) for v in videos])
-    net = create_model(config.light, num_classes=num_classes)
     rng = np.random.default_rng(config.seed)
     bs = config.light_batch_size
 
@@ -254,7 +288,31 @@ def train_light(config: EpitomaTrainConfig, videos: list[TimestepFrames], num_cl
 
     curve = train(net, batches, step, epochs=config.light_epochs, steps_per_epoch=math.ceil(len(x) / bs), lr=config.light_lr,
                   weight_decay=config.weight_decay, desc=f"fine-tune {config.light}", progress=progress)
+    precise_batchnorm(net, x, bs)
     return net.eval(), curve
+
+
+@torch.no_grad()
+def precise_batchnorm(net: nn.Module, frames: torch.Tensor, batch: int) -> None:
+    """Set every batch norm's running statistics to their average over ``frames`` (uint8 ``(N, 3, h, w)``)
+    under the trained weights ("precise BN", as fvcore's update_bn_stats does after training).
+
+    torchvision's MobileNetV3 updates them with momentum 0.01, made for ImageNet's long schedules: after
+    a fine-tuning of a few hundred steps they are still mostly their initial values (mean 0, variance 1)
+    and the eval-mode network gave every frame the same feature (std over `small`'s frames 4e-6), so the
+    gate and the head had nothing to learn from."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None            # a cumulative average over the batches below
+    net.train()
+    for i in range(0, len(frames), batch):
+        net.forward_features(prepare("if", frames[i : i + batch]))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
 
 
 def _common_size(videos: list[TimestepFrames]) -> tuple[int, int]:
@@ -371,8 +429,12 @@ def evaluate(gate: TimestepGate, head: EpitomaHead, light: list[torch.Tensor], h
 # -- the run ----------------------------------------------------------------------------------------
 def _identity(config: EpitomaTrainConfig) -> dict:
     manifest, _ = dataset_paths(config.data)
-    return run_identity(config, drop=("out", "workers", "cache"),
-                        files={"manifest_sha": manifest, "classifier_sha": Path(config.classifier) / "model.safetensors"})
+    files = {"manifest_sha": manifest, "classifier_sha": Path(config.classifier) / "model.safetensors"}
+    if config.light_init is not None:             # its weights, wherever the package is installed
+        files["light_init_sha"] = Path(config.light_init) / "model.safetensors"
+        if not files["light_init_sha"].is_file():
+            raise ConfigError(f"{config.light_init}: not a light-network run (no model.safetensors)")
+    return run_identity(config, drop=("out", "workers", "cache", "light_init"), files=files)
 
 
 def _features(config, entries, split, classifier, index, cache_root, progress, net=None):
@@ -430,7 +492,7 @@ def fit_epitoma(config: EpitomaTrainConfig, *, progress: bool = True, reuse: boo
         "kind": "epitoma",
         "mode": config.mode,
         "frame": config.frame,
-        "light": {"arch": config.light, "kwargs": {"num_classes": len(index)}},
+        "light": {"arch": config.light, "kwargs": light_kwargs(config, len(index)), "init": config.light_init},
         "feature_dim": light[0].shape[1],
         "head_feature_dim": side[0].shape[1],
         "gate": {"concepts": config.concepts, "hidden": config.gate_hidden, "heads": config.heads, "temperature": config.temperature},
@@ -457,4 +519,5 @@ def fit_epitoma(config: EpitomaTrainConfig, *, progress: bool = True, reuse: boo
 
 
 __all__ = ["EpitomaTask", "EpitomaTrainConfig", "MODES", "clip_features", "evaluate", "fit_epitoma", "heavy_features",
-           "iframe_timesteps", "light_features", "pooled_features", "timestep_batch", "train_gate", "train_light"]
+           "iframe_timesteps", "initial_light", "light_features", "light_kwargs", "load_timestep_frames", "pooled_features",
+           "precise_batchnorm", "timestep_batch", "train_gate", "train_light"]
