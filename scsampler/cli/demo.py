@@ -4,9 +4,10 @@ Generates the ``small`` preset (long videos of 6 actions among backgrounds, dist
 takes a clip classifier that already knows the actions (by default the one shipped in
 ``scsampler/assets/trimmed-classifier``: trained on trimmed clips only, as a user's Kinetics-style
 network is; ``benchmarks/demo_classifier.py`` trains it), trains a visual sampler (ResNet-18s on MD
-and RGB-R) and an audio sampler (VGG on log-mel), both with the AC loss, and runs the benchmark:
-random, uniform, dense, oracle, the training-free selectors, both samplers and the audio-visual
-combinations, with accuracy, GFLOPs and wall time per video, also timed with R(2+1)D-18 at
+and RGB-R) and an audio sampler (VGG on log-mel), both with the AC loss, and VideoEpitoma's timestep
+gate (stand-alone, on the shipped light network), and runs the benchmark: random, uniform, dense,
+oracle, the training-free selectors, both samplers, the audio-visual combinations and VideoEpitoma,
+with accuracy, GFLOPs and wall time per video, also timed with R(2+1)D-18 at
 16 x 112 x 112 (the cost a user of a paper-size network sees). Prints the comparison at K = 10, a
 few sentences computed from it, and the paths of the plot and of the HTML report of a few test
 videos with their ground-truth segments drawn. Every stage caches its result in ``--out`` and the
@@ -28,7 +29,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "demo",
         help="the main job on built-in data: generate, train the samplers, benchmark every selector, report",
-        description="Generate the small synthetic benchmark, train the visual and audio samplers, compare every "
+        description="Generate the small synthetic benchmark, train the visual and audio samplers and VideoEpitoma's gate, compare every "
         "selection strategy with a classifier trained on trimmed clips (shipped with scsampler) and write the "
         "report of a few test videos. Cached stage by stage.",
     )
@@ -51,6 +52,7 @@ def run(args) -> int:
     from scsampler.cli.main import main as cli
     from scsampler.data.classes import read_classes
     from scsampler.data.synthetic import PRESETS, generate
+    from scsampler.engine.epitoma import EpitomaTrainConfig, fit_epitoma
     from scsampler.engine.sampler import SamplerTrainConfig, fit_sampler
     from scsampler.files import atomic_write_text
     from scsampler.reports.summary import BLIND, REFERENCE, comparison_table, rows_at, what_it_shows
@@ -77,17 +79,19 @@ def run(args) -> int:
         out=str(out / "sampler-visual"), modality="visual", features=("md", "rgbr"), **common), progress=progress))
     audio = stage("train audio sampler", lambda: fit_sampler(SamplerTrainConfig(
         out=str(out / "sampler-audio"), modality="audio", **common), progress=progress))
-    samplers = {"visual": str(visual), "audio": str(audio)}
+    epitoma = stage("train VideoEpitoma gate", lambda: fit_epitoma(EpitomaTrainConfig(
+        data=str(data), classifier=str(classifier), out=str(out / "videoepitoma"), workers=args.workers), progress=progress))
+    samplers = {"visual": str(visual), "audio": str(audio), "videoepitoma": str(epitoma)}
     strategies = ("random", "uniform", "dense", "oracle", "motion-energy", "audio-energy", "visual", "audio",
-                  "av-convex-score", "av-convex-list", "av-intersect-list", "av-union-list")
+                  "av-convex-score", "av-convex-list", "av-intersect-list", "av-union-list", "videoepitoma")
     big = None if args.timing_arch in (None, "", "none") else args.timing_arch
     results = stage("benchmark", lambda: run_benchmark(BenchmarkConfig(
         data=str(data), classifier=str(classifier), out=str(out / "benchmark"), strategies=strategies,
         samplers=samplers, ks=(1, 2, 5, 10), timing_videos=2, timing_k=args.k, timing_arch=big, timing_arch_videos=1,
         timing_arch_strategies=tuple(s for s in strategies if s not in ("random", "oracle"))), progress=progress))
 
-    # The report: the best of the selectors that look at the video (what predict runs with these samplers).
-    looking = set(strategies) - set(BLIND + REFERENCE)
+    # The report: the best of the SCSampler selectors that look at the video (what predict runs with these samplers).
+    looking = set(strategies) - set(BLIND + REFERENCE) - {"videoepitoma"}
     best = max((r for r in rows_at(results, args.k) if r["strategy"] in looking), key=lambda r: r["top1"])
     tests = sorted((data / "videos").glob("test_*.mp4"))[: args.report_videos]
     report = out / "report"

@@ -28,7 +28,8 @@ def test_the_demo_runs_on_tiny_data_and_prints_its_comparison(tiny_data, tmp_pat
                  "--report-videos", "1", "--k", "2"]) == 0
     text = capsys.readouterr().out
     summary = (out / "summary.md").read_text()
-    for strategy in ("random", "uniform", "dense", "oracle", "motion-energy", "audio-energy", "visual", "audio", "av-union-list"):
+    for strategy in ("random", "uniform", "dense", "oracle", "motion-energy", "audio-energy", "visual", "audio", "av-union-list",
+                     "videoepitoma"):
         assert f"| {strategy} |" in summary or f"| {strategy} K'" in summary
     assert "Dense evaluation" in summary and "The best selector at K = 2" in summary
     assert summary.strip() in text
@@ -36,4 +37,4 @@ def test_the_demo_runs_on_tiny_data_and_prints_its_comparison(tiny_data, tmp_pat
     assert (out / "benchmark" / "accuracy_vs_gflops.png").is_file()
     assert len(list((out / "report").glob("*.png"))) == 1
     stages = json.loads((out / "stage_seconds.json").read_text())
-    assert list(stages) == ["train visual sampler", "train audio sampler", "benchmark", "report"]
+    assert list(stages) == ["train visual sampler", "train audio sampler", "train VideoEpitoma gate", "benchmark", "report"]
