@@ -5,17 +5,43 @@
 
 Dense has no K: its column is the all-clips row. A strategy a run lacks is left blank; --strategies
 keeps only the columns named.
+
+    python benchmarks/compare_runs.py --same OLD_RESULTS_JSON NEW_RESULTS_JSON
+
+checks that two runs agree (a refactor keeps behaviour): every row the two files share (strategy, K,
+stride, K') compared field by field on the accuracy and cost fields both carry; prints each difference
+and a count, and exits 1 when there is one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from scsampler.reports.tables import replace_block
 
 ORDER = ("random", "uniform", "empirical", "front", "center", "end", "dense", "oracle")
+SAME_FIELDS = ("top1", "top5", "map", "clips_per_video", "classifier_gflops_per_video", "cheap_gflops_per_video",
+               "salient_fraction_of_chosen", "videos")
+
+
+def differences(old: dict, new: dict) -> tuple[int, list[str]]:
+    """(rows the two results share, one line per field that differs in them). A field is compared
+    only when both rows carry it (an older benchmark wrote fewer)."""
+    def key(r):
+        return r["strategy"], r["k"], r.get("stride") or 1, r.get("k_prime")
+    a, b = {key(r): r for r in old["rows"]}, {key(r): r for r in new["rows"]}
+    lines = []
+    shared = sorted(set(a) & set(b), key=str)
+    for k in shared:
+        for f in SAME_FIELDS:
+            if f in a[k] and f in b[k] and a[k][f] != b[k][f]:
+                x, y = a[k][f], b[k][f]
+                if x is None or y is None or abs(x - y) > 1e-9:
+                    lines.append(f"{k}: {f} {x} -> {y}")
+    return len(shared), lines
 
 
 def table(runs: list[tuple[str, dict]], k: int, strategies: list[str] | None = None) -> str:
@@ -39,6 +65,11 @@ def table(runs: list[tuple[str, dict]], k: int, strategies: list[str] | None = N
 
 
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--same":
+        old, new = (json.loads(Path(p).read_text()) for p in sys.argv[2:])
+        shared, lines = differences(old, new)
+        print("\n".join(lines + [f"{shared} rows in common, {len(lines)} differences"]))
+        sys.exit(1 if lines else 0)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", metavar="NAME=RESULTS_JSON")
     ap.add_argument("--k", type=int, default=10)

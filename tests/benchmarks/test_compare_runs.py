@@ -18,3 +18,14 @@ def test_columns_follow_the_runs_and_the_filter(benchmark_script):
     only = m.table(runs, 10, ["dense", "oracle"]).splitlines()
     assert only[0] == "| run | dense | oracle (K=10) | oracle - dense |"
     assert only[3] == "| b | 72.0 | 85.0 | +13.0 |"
+
+
+def test_same_compares_the_shared_rows_field_by_field(benchmark_script):
+    m = benchmark_script("compare_runs")
+    old = rows(dense=0.5, uniform=0.4)
+    new = rows(dense=0.5, uniform=0.4, oracle=0.7)                  # a strategy the old code lacks: not compared
+    assert m.differences(old, new) == (4, [])
+    new["rows"][1]["top1"] = 0.41
+    new["rows"][0]["map"] = 0.3                                     # a field only the new code writes: not compared
+    shared, lines = m.differences(old, new)
+    assert shared == 4 and lines == ["('uniform', 10, 1, None): top1 0.4 -> 0.41"]
