@@ -11,6 +11,11 @@ keeps only the columns named.
 checks that two runs agree (a refactor keeps behaviour): every row the two files share (strategy, K,
 stride, K') compared field by field on the accuracy and cost fields both carry; prints each difference
 and a count, and exits 1 when there is one.
+
+    python benchmarks/compare_runs.py --timing "new=a.json" "old=b.json" ...
+
+puts the runs' wall-time tables side by side: seconds per video of each timed strategy (stride 1) per
+run, and the frames and clips each run decoded per video.
 """
 
 from __future__ import annotations
@@ -64,7 +69,27 @@ def table(runs: list[tuple[str, dict]], k: int, strategies: list[str] | None = N
     return "\n".join(lines)
 
 
+def timing_table(runs: list[tuple[str, dict]]) -> str:
+    """One row per timed strategy (stride 1), one column of seconds per video per run, then the frames
+    and clips decoded per video by each run ("a / b / ...")."""
+    timed = [(name, {t["strategy"]: t for t in res["timing"] if (t.get("stride") or 1) == 1}) for name, res in runs]
+    strategies = list(dict.fromkeys(s for _, t in timed for s in t))
+    names = [name for name, _ in timed]
+    lines = ["| strategy | " + " | ".join(f"{n} s / video" for n in names) + " | frames decoded / video | clips decoded / video |",
+             "|---|" + "---:|" * (len(names) + 2)]
+    for s in strategies:
+        rows = [t.get(s) for _, t in timed]
+        cell = lambda f, fmt: " / ".join("" if r is None else format(r[f], fmt) for r in rows)
+        lines.append(f"| {s} | " + " | ".join("" if r is None else f"{r['total_seconds_per_video']:.3f}" for r in rows)
+                     + f" | {cell('frames_decoded_per_video', '.1f')} | {cell('clips_decoded_per_video', '.1f')} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--timing":
+        runs = [(name, json.loads(Path(path).read_text())) for name, _, path in (a.partition("=") for a in sys.argv[2:])]
+        print(timing_table(runs))
+        return
     if len(sys.argv) == 4 and sys.argv[1] == "--same":
         old, new = (json.loads(Path(p).read_text()) for p in sys.argv[2:])
         shared, lines = differences(old, new)

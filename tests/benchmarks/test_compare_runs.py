@@ -29,3 +29,15 @@ def test_same_compares_the_shared_rows_field_by_field(benchmark_script):
     new["rows"][0]["map"] = 0.3                                     # a field only the new code writes: not compared
     shared, lines = m.differences(old, new)
     assert shared == 4 and lines == ["('uniform', 10, 1, None): top1 0.4 -> 0.41"]
+
+
+def test_timing_puts_the_runs_side_by_side(benchmark_script):
+    m = benchmark_script("compare_runs")
+    def run(dense_s, frames):
+        return {"timing": [{"strategy": "dense", "stride": 1, "total_seconds_per_video": dense_s, "frames_decoded_per_video": frames,
+                            "clips_decoded_per_video": 99.5},
+                           {"strategy": "visual", "stride": 4, "total_seconds_per_video": 9.0, "frames_decoded_per_video": 1.0,
+                            "clips_decoded_per_video": 1.0}]}
+    lines = m.timing_table([("new", run(4.1, 1590)), ("old", run(4.3, 1590))]).splitlines()
+    assert lines[0] == "| strategy | new s / video | old s / video | frames decoded / video | clips decoded / video |"
+    assert lines[2:] == ["| dense | 4.100 | 4.300 | 1590.0 / 1590.0 | 99.5 / 99.5 |"]   # stride 4: not shown
