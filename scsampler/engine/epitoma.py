@@ -36,6 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors import safe_open
+from torch.optim.swa_utils import update_bn
 from safetensors.torch import save_file
 from tqdm import tqdm
 
@@ -292,27 +293,16 @@ def train_light(config: EpitomaTrainConfig, videos: list[TimestepFrames], num_cl
     return net.eval(), curve
 
 
-@torch.no_grad()
-def precise_batchnorm(net: nn.Module, frames: torch.Tensor, batch: int) -> None:
+def precise_batchnorm(net: LightNet, frames: torch.Tensor, batch: int) -> None:
     """Set every batch norm's running statistics to their average over ``frames`` (uint8 ``(N, 3, h, w)``)
-    under the trained weights ("precise BN", as fvcore's update_bn_stats does after training).
+    under the trained weights ("precise BN": torch's ``update_bn`` over the network's ``body``, where
+    its batch norms are, so that the head's dropout draws no random numbers).
 
     torchvision's MobileNetV3 updates them with momentum 0.01, made for ImageNet's long schedules: after
     a fine-tuning of a few hundred steps they are still mostly their initial values (mean 0, variance 1)
     and the eval-mode network gave every frame the same feature (std over `small`'s frames 4e-6), so the
     gate and the head had nothing to learn from."""
-    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None            # a cumulative average over the batches below
-    net.train()
-    for i in range(0, len(frames), batch):
-        net.forward_features(prepare("if", frames[i : i + batch]))
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
+    update_bn((prepare("if", frames[i : i + batch]) for i in range(0, len(frames), batch)), net.body)
 
 
 def _common_size(videos: list[TimestepFrames]) -> tuple[int, int]:
