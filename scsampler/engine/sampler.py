@@ -16,7 +16,7 @@ probability of the best of the video's labels, the oracle's rule
 (:func:`scsampler.selectors.ranking.true_class_scores`). One label a video trains as before.
 
 Features become network input as at run time: :class:`scsampler.runtime.sampler.InputNorm` (each
-visual feature at one grid, MD divided by the video's own mean motion; ``input_norm``) and
+visual feature at one grid; with ``input_norm`` ``"video"``, MD divided by the video's own mean motion) and
 :func:`scsampler.runtime.sampler.prepare`, whatever the training videos' resolution and codec.
 
 SAL-CL and SAL-RANK can also learn without labels (``target``, :func:`clip_targets`): a clip's
@@ -229,7 +229,9 @@ def build_trainset(config: SamplerTrainConfig, feature: str, videos: list[tuple[
             if key in packed and len(packed[key]):
                 owner = packed[clip_key].long()
                 x = norm.resize(feature, packed[key])
-                scale = norm.scale(feature, x[choose_rows(owner, torch.ones(n, dtype=torch.bool), config.eval_frames_per_clip)])
+                # The per-video scale (InputNorm.scale) of the rows the sampler scores at test time.
+                scale = (norm.scale(feature, x[choose_rows(owner, torch.ones(n, dtype=torch.bool), config.eval_frames_per_clip)])
+                         if norm.per_video(feature) else None)
                 keep = _subsample_rows(owner, config.train_frames_per_clip, rng)
                 xs.append(x[keep])
                 clips.append(owner[keep] + base)
@@ -615,6 +617,11 @@ def compose_samplers(runs: list[str | Path], out: str | Path) -> Path:
     for r, c in zip(runs, configs):
         if (c["modality"], c["loss"], c["num_outputs"]) != (first["modality"], first["loss"], first["num_outputs"]):
             raise ConfigError(f"{r}: a {c['modality']} / {c['loss']} sampler cannot be combined with a {first['modality']} / {first['loss']} one")
+        # The composed run scores every network with one saliency (runtime.sampler.saliency): an AC network
+        # trained with a softmax (ce) and one trained with a sigmoid per class (bce) cannot share it.
+        if c.get("ac_loss", "ce") != first.get("ac_loss", "ce"):
+            raise ConfigError(f"{r}: an ac sampler trained with {c.get('ac_loss', 'ce')} cannot be combined with one trained with "
+                              f"{first.get('ac_loss', 'ce')}")
     combined = {**first, "features": [], "arch": {}, "input_shapes": {}, "input_norm": {}, "composed_from": [str(r) for r in runs]}
     combined.pop("identity", None)
     nets = {}

@@ -90,3 +90,16 @@ def test_composed_samplers_keep_each_networks_input_norm(tmp_path):
     rgbr = run("rgbr", "rgbr", None)                  # trained before input_norm: its features as stored
     both = load_sampler(compose_samplers([rgbr, md], tmp_path / "both"))
     assert both.norm == VIDEO_MEAN and both.features == ("rgbr", "md")
+
+
+def test_ac_samplers_trained_with_different_losses_are_not_composed(tmp_path):
+    def run(name: str, feature: str, ac_loss: str | None):
+        config = {"kind": "sampler", "modality": "visual", "loss": "ac", "features": [feature], "arch": {feature: "sampler_tiny"},
+                  "num_outputs": 3, "input_shapes": {feature: [2, 8, 10] if feature == "md" else [3, 52, 64]}}
+        if ac_loss is not None:
+            config["ac_loss"] = ac_loss
+        return save_sampler_run(tmp_path / name, {feature: create_model("sampler_tiny", feature=feature, num_outputs=3)}, config)
+
+    with pytest.raises(ConfigError, match="trained with bce cannot be combined with one trained with ce"):
+        compose_samplers([run("md", "md", None), run("rgbr", "rgbr", "bce")], tmp_path / "both")
+    assert load_sampler(compose_samplers([run("md2", "md", None), run("rgbr2", "rgbr", "ce")], tmp_path / "ok")).features == ("md", "rgbr")
