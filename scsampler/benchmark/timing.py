@@ -9,7 +9,7 @@ import logging
 import torch
 
 from scsampler.errors import ScsamplerError
-from scsampler.pipeline.video import run_video
+from scsampler.pipeline.video import choose_clips, classify_chosen, run_video
 from scsampler.runtime.classifier import ClipClassifier
 from scsampler.selectors.base import ClipSelector
 
@@ -23,16 +23,23 @@ def time_selectors(selectors: list[tuple[ClipSelector, int]], classifier: ClipCl
     """Each ``(selector, stride)`` at ``k`` as a user runs it, on ``videos``: per-video wall time of
     each stage, the frames actually decoded and the selector's GFLOPs. Selectors take turns on each
     video, so a change in the machine's load affects them alike; the first video is run once untimed
-    to warm up the decoder and the convolution kernels. A video a selector fails on is left out of
+    to warm up the decoder, the selector's networks and the convolution kernels. In that warm-up the
+    classifier runs once per number of chosen clips, not once per selector: after the first
+    selector that chose ten clips, classifying another ten teaches the kernels nothing (and with a
+    paper-size network it was half the cost of timing). A video a selector fails on is left out of
     its row and recorded in ``errors``."""
     if not videos:
         return []  # no timing videos: accuracy only
     index = {c: i for i, c in enumerate(classifier.classes)}
     totals = {i: {**dict.fromkeys(STAGES, 0.0), "frames": 0, "clips": 0, "gflops": 0.0, "videos": 0} for i in range(len(selectors))}
     gens = {i: torch.Generator().manual_seed(seed) for i in range(len(selectors))}
+    warmed: set[int] = set()  # numbers of chosen clips the classifier has been warmed up on
     for n, entry in enumerate([videos[0]] + list(videos)):
         for i, (selector, _) in enumerate(selectors):
             try:
+                if n == 0:
+                    _warm_up(entry, classifier, selector, k, gens[i], index, warmed)
+                    continue
                 res = run_video(entry.path, classifier, selector, k, generator=gens[i], video_id=entry.video_id,
                                 label=index.get(entry.label))
             except ScsamplerError as err:
@@ -40,8 +47,6 @@ def time_selectors(selectors: list[tuple[ClipSelector, int]], classifier: ClipCl
                     errors[f"{entry.video_id} ({selector.name})"] = str(err)
                 log.warning("timing %s on %s: %s", selector.name, entry.video_id, err)
                 continue
-            if n == 0:
-                continue  # warm-up
             t = totals[i]
             for key, v in res.seconds.items():
                 t[key] += v
@@ -70,3 +75,15 @@ def time_selectors(selectors: list[tuple[ClipSelector, int]], classifier: ClipCl
             "selector_gflops_per_video": t["gflops"] / m,
         })
     return rows
+
+
+def _warm_up(entry, classifier: ClipClassifier, selector: ClipSelector, k: int, generator: torch.Generator,
+             index: dict[str, int], warmed: set[int]) -> None:
+    """The untimed first run of ``selector``: its whole selection (the same random draws as a full
+    run), and the classification of its clips only when the classifier has not yet classified that
+    many clips in one call (a selector that classifies every clip itself, dense, always does)."""
+    chosen = choose_clips(entry.path, classifier.grid, selector, k, classifier=classifier, generator=generator,
+                          video_id=entry.video_id, label=index.get(entry.label))
+    if chosen.dense is None and len(chosen.indices) not in warmed:
+        classify_chosen(entry.path, classifier, chosen)
+        warmed.add(len(chosen.indices))

@@ -5,9 +5,11 @@ takes a clip classifier that already knows the actions (by default the one shipp
 ``scsampler/assets/trimmed-classifier``: trained on trimmed clips only, as a user's Kinetics-style
 network is; ``benchmarks/demo_classifier.py`` trains it), trains a visual sampler (ResNet-18s on MD
 and RGB-R) and an audio sampler (VGG on log-mel), both with the AC loss, and VideoEpitoma's timestep
-gate (stand-alone, on the shipped light network), and runs the benchmark: random, uniform, dense,
-oracle, the training-free selectors, both samplers, the audio-visual combinations and VideoEpitoma,
-with accuracy, GFLOPs and wall time per video, also timed with R(2+1)D-18 at
+gate (stand-alone, on the shipped light network) and Listen to Look (its image-audio student
+distilled from the classifier for one epoch, then its skimming policy), and runs the benchmark:
+random, uniform, dense, oracle, the training-free selectors, both samplers, the audio-visual
+combinations, VideoEpitoma and Listen to Look, with accuracy, GFLOPs and wall time per video, also
+timed with R(2+1)D-18 at
 16 x 112 x 112 (the cost a user of a paper-size network sees). Prints the comparison at K = 10, a
 few sentences computed from it, and the paths of the plot and of the HTML report of a few test
 videos with their ground-truth segments drawn. Every stage caches its result in ``--out`` and the
@@ -29,7 +31,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "demo",
         help="the main job on built-in data: generate, train the samplers, benchmark every selector, report",
-        description="Generate the small synthetic benchmark, train the visual and audio samplers and VideoEpitoma's gate, compare every "
+        description="Generate the small synthetic benchmark, train the visual and audio samplers, VideoEpitoma's gate and Listen to "
+        "Look's student and policy, compare every "
         "selection strategy with a classifier trained on trimmed clips (shipped with scsampler) and write the "
         "report of a few test videos. Cached stage by stage.",
     )
@@ -39,11 +42,26 @@ def add_parser(sub) -> None:
                    "shipped with scsampler, trained on the pretrain preset by benchmarks/demo_classifier.py)")
     p.add_argument("--workers", type=int, default=2, help="processes for generating and extracting (default 2)")
     p.add_argument("--sampler-epochs", type=int, default=3, help="default 3")
+    p.add_argument("--ltl-epochs", type=_two_epochs, default=(1, 10), metavar="DISTILL,SKIM",
+                   help="Listen to Look's epochs: the student's distillation, then the skimming policy (default 1,10: the "
+                   "demo's time budget; the command's own defaults are 10,20)")
     p.add_argument("--k", type=int, default=10, help="the K of the comparison table (default 10)")
     p.add_argument("--timing-arch", default="r2plus1d_18",
                    help="also time the pipeline with this network at 16x112x112, untrained (default r2plus1d_18; none: skip)")
     p.add_argument("--report-videos", type=int, default=3, help="test videos in the HTML report (default 3)")
     p.set_defaults(func=run)
+
+
+def _two_epochs(text: str) -> tuple[int, int]:
+    import argparse
+
+    try:
+        distill, skim = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two epoch counts, DISTILL,SKIM (e.g. 1,10); got {text!r}") from None
+    if min(distill, skim) < 1:
+        raise argparse.ArgumentTypeError(f"epoch counts must be at least 1; got {text!r}")
+    return distill, skim
 
 
 def run(args) -> int:
@@ -53,6 +71,7 @@ def run(args) -> int:
     from scsampler.data.classes import read_classes
     from scsampler.data.synthetic import PRESETS, generate
     from scsampler.engine.epitoma import EpitomaTrainConfig, fit_epitoma
+    from scsampler.engine.listen_to_look import DistillConfig, SkimConfig, fit_distill, fit_skim
     from scsampler.engine.sampler import SamplerTrainConfig, fit_sampler
     from scsampler.files import atomic_write_text
     from scsampler.reports.summary import BLIND, REFERENCE, comparison_table, rows_at, what_it_shows
@@ -81,9 +100,15 @@ def run(args) -> int:
         out=str(out / "sampler-audio"), modality="audio", **common), progress=progress))
     epitoma = stage("train VideoEpitoma gate", lambda: fit_epitoma(EpitomaTrainConfig(
         data=str(data), classifier=str(classifier), out=str(out / "videoepitoma"), workers=args.workers), progress=progress))
-    samplers = {"visual": str(visual), "audio": str(audio), "videoepitoma": str(epitoma)}
+    student = stage("train Listen to Look student", lambda: fit_distill(DistillConfig(
+        data=str(data), classifier=str(classifier), out=str(out / "listen-to-look-student"), epochs=args.ltl_epochs[0],
+        workers=args.workers), progress=progress))
+    ltl = stage("train Listen to Look policy", lambda: fit_skim(SkimConfig(
+        data=str(data), student=str(student), out=str(out / "listen-to-look"), epochs=args.ltl_epochs[1], workers=args.workers),
+        progress=progress))
+    samplers = {"visual": str(visual), "audio": str(audio), "videoepitoma": str(epitoma), "listen-to-look": str(ltl)}
     strategies = ("random", "uniform", "dense", "oracle", "motion-energy", "audio-energy", "visual", "audio",
-                  "av-convex-score", "av-convex-list", "av-intersect-list", "av-union-list", "videoepitoma")
+                  "av-convex-score", "av-convex-list", "av-intersect-list", "av-union-list", "videoepitoma", "listen-to-look")
     big = None if args.timing_arch in (None, "", "none") else args.timing_arch
     results = stage("benchmark", lambda: run_benchmark(BenchmarkConfig(
         data=str(data), classifier=str(classifier), out=str(out / "benchmark"), strategies=strategies,
@@ -91,7 +116,7 @@ def run(args) -> int:
         timing_arch_strategies=tuple(s for s in strategies if s not in ("random", "oracle"))), progress=progress))
 
     # The report: the best of the SCSampler selectors that look at the video (what predict runs with these samplers).
-    looking = set(strategies) - set(BLIND + REFERENCE) - {"videoepitoma"}
+    looking = set(strategies) - set(BLIND + REFERENCE) - {"videoepitoma", "listen-to-look"}
     best = max((r for r in rows_at(results, args.k) if r["strategy"] in looking), key=lambda r: r["top1"])
     tests = sorted((data / "videos").glob("test_*.mp4"))[: args.report_videos]
     report = out / "report"

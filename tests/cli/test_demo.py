@@ -25,11 +25,11 @@ def test_the_demo_runs_on_tiny_data_and_prints_its_comparison(tiny_data, tmp_pat
     shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("cache"))
     out = tmp_path / "demo"
     assert main(["demo", "--data", str(data), "--out", str(out), "--sampler-epochs", "1", "--timing-arch", "none",
-                 "--report-videos", "1", "--k", "2"]) == 0
+                 "--report-videos", "1", "--k", "2", "--ltl-epochs", "1,2"]) == 0
     text = capsys.readouterr().out
     summary = (out / "summary.md").read_text()
     for strategy in ("random", "uniform", "dense", "oracle", "motion-energy", "audio-energy", "visual", "audio", "av-union-list",
-                     "videoepitoma"):
+                     "videoepitoma", "listen-to-look"):
         assert f"| {strategy} |" in summary or f"| {strategy} K'" in summary
     assert "Dense evaluation" in summary and "The best selector at K = 2" in summary
     assert summary.strip() in text
@@ -37,4 +37,13 @@ def test_the_demo_runs_on_tiny_data_and_prints_its_comparison(tiny_data, tmp_pat
     assert (out / "benchmark" / "accuracy_vs_gflops.png").is_file()
     assert len(list((out / "report").glob("*.png"))) == 1
     stages = json.loads((out / "stage_seconds.json").read_text())
-    assert list(stages) == ["train visual sampler", "train audio sampler", "train VideoEpitoma gate", "benchmark", "report"]
+    assert list(stages) == ["train visual sampler", "train audio sampler", "train VideoEpitoma gate",
+                            "train Listen to Look student", "train Listen to Look policy", "benchmark", "report"]
+
+
+@pytest.mark.parametrize("value", ["1", "1,x", "0,5"])
+def test_a_bad_ltl_epochs_is_one_line_before_any_work(value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "--out", str(tmp_path / "demo"), "--ltl-epochs", value])
+    assert exit_.value.code == 2 and "--ltl-epochs" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()
