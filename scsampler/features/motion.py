@@ -61,70 +61,121 @@ def rasterize_motion_vectors(mvs: np.ndarray, height: int, width: int, cell: int
     An empty ``mvs`` gives all zeros: whether missing side data is an error is the caller's decision.
     """
     hg, wg = -(-height // cell), -(-width // cell)
-    if len(mvs) == 0:
+    n = len(mvs)
+    if n == 0:
         return np.zeros((2, hg, wg), np.float32)
+    centre = _pair(mvs, "dst_x", "dst_y", np.int32)                               # (2, n) block centres
+    motion = _forward_motion(mvs, centre)                                          # (2, n) float32
+    weight = _row_weights(mvs, centre)                                             # (n,) float32, or None: all 1
 
-    source = mvs["source"]
-    bw = mvs["w"].astype(np.float32)
-    bh = mvs["h"].astype(np.float32)
-    dst_x = mvs["dst_x"].astype(np.float32)
-    dst_y = mvs["dst_y"].astype(np.float32)
+    # Block rectangles in half pixels (integers: a centre is a whole pixel, a size may be odd),
+    # clipped to the grid (coded pictures are padded to whole macroblocks).
+    size = _pair(mvs, "w", "h", np.int32)
+    lo = 2 * centre - size
+    hi = lo + 2 * size
+    cell2 = 2 * cell                                                               # a cell in half pixels
+    limit = np.array([[wg * cell2], [hg * cell2]], np.int32)
+    for bound in (lo, hi):
+        np.maximum(bound, 0, out=bound)
+        np.minimum(bound, limit, out=bound)
+    first = lo // cell2                                                            # (2, n) first cell (x, y)
+    span = (-(-hi // cell2) - first).max(axis=1)                                   # most cells a block spans (x, y)
+    if span.max() <= 1:
+        # Every block inside one cell (codec blocks sit inside one macroblock): its whole area there.
+        extent = hi - lo
+        area = extent[0] * extent[1]                                               # quarter pixels
+        cells = first[1] * wg + first[0]
+        row = None                                                                 # every row, in order
+        if not area.all():                                                         # blocks wholly outside
+            row = np.flatnonzero(area)
+            cells, area = cells[row], area[row]
+    else:
+        cells, row, area = _spread_over_cells(lo, hi, first, span, cell2, wg)
 
-    # Sub-pixel vector when the codec gives one (quarter-pel for H.264), integer centres otherwise.
-    scale = mvs["motion_scale"].astype(np.float32)
-    has_scale = scale > 0
-    safe_scale = np.where(has_scale, scale, np.float32(1.0))
-    back_x = np.where(has_scale, mvs["motion_x"] / safe_scale, mvs["src_x"] - dst_x)  # src - dst
-    back_y = np.where(has_scale, mvs["motion_y"] / safe_scale, mvs["src_y"] - dst_y)
+    # Sums in float64, each cell's terms added in the order listed (np.bincount's). Areas are in
+    # quarter pixels, 4x the pixels' (exact: a power of two scales every term and sum without
+    # rounding), which the mean cancels.
+    w = area.astype(np.float64)
+    if weight is not None:
+        w *= weight if row is None else weight[row]
+    if row is not None:
+        motion = motion[:, row]
+    n_cells = hg * wg
+    total = np.bincount(cells, weights=w, minlength=n_cells)
+    sums = np.empty((2, n_cells))
+    for k in range(2):
+        sums[k] = np.bincount(cells, weights=w * motion[k], minlength=n_cells)
+    total[total == 0] = 1.0                                                        # uncovered cells stay 0
+    sums /= total
+    return sums.reshape(2, hg, wg).astype(np.float32)
+
+
+def _pair(mvs: np.ndarray, x: str, y: str, dtype) -> np.ndarray:
+    """Fields ``x`` and ``y`` of every row as one ``(2, n)`` array (cheaper than np.stack per frame)."""
+    out = np.empty((2, len(mvs)), dtype)
+    out[0], out[1] = mvs[x], mvs[y]
+    return out
+
+
+def _forward_motion(mvs: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Forward displacement ``(dx, dy)`` of each row, float32 ``(2, n)``, in source pixels."""
+    back = _pair(mvs, "motion_x", "motion_y", np.int32)                           # (src - dst) * scale
+    scale = mvs["motion_scale"]
+    if scale.all():
+        back = back / scale                                                        # float64
+    else:
+        # Sub-pixel vector when the codec gives one (quarter-pel for H.264), integer centres otherwise.
+        has_scale = scale > 0
+        centres = _pair(mvs, "src_x", "src_y", np.int32) - centre                 # src - dst
+        back = np.where(has_scale, back / np.where(has_scale, scale, 1), centres)
+    back = back.astype(np.float32)
     # Past reference: dst - src; future: src - dst. FFmpeg never writes source == 0; we read it as past.
-    sign = np.where(source > 0, np.float32(1.0), np.float32(-1.0))
-    dx = (sign * back_x).astype(np.float32)
-    dy = (sign * back_y).astype(np.float32)
+    return np.where(mvs["source"] > 0, back, -back)
 
-    # A block predicted from k references appears k times with the same geometry; weight each row 1/k
-    # so the block counts once, with the mean of its vectors (B-frames, past + future).
-    key = (
-        (mvs["dst_x"].astype(np.int64) + 32768) << 32
-        | (mvs["dst_y"].astype(np.int64) + 32768) << 16
-        | mvs["w"].astype(np.int64) << 8
-        | mvs["h"].astype(np.int64)
-    )
-    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-    row_weight = 1.0 / counts[inverse.reshape(-1)].astype(np.float32)
 
-    # Block rectangles, clipped to the grid (coded pictures are padded to whole macroblocks).
-    x0 = np.clip(dst_x - bw / 2, 0, wg * cell)
-    x1 = np.clip(dst_x + bw / 2, 0, wg * cell)
-    y0 = np.clip(dst_y - bh / 2, 0, hg * cell)
-    y1 = np.clip(dst_y + bh / 2, 0, hg * cell)
-    cx0 = np.floor(x0 / cell).astype(np.int64)
-    cy0 = np.floor(y0 / cell).astype(np.int64)
-    # Codec blocks sit inside one macroblock, so the loops below usually run once; they iterate over
-    # the few cell offsets a large or unaligned block can span, never over blocks.
-    span_x = max(int(np.max(np.ceil(x1 / cell) - cx0)), 1)
-    span_y = max(int(np.max(np.ceil(y1 / cell) - cy0)), 1)
+def _row_weights(mvs: np.ndarray, centre: np.ndarray) -> np.ndarray | None:
+    """A block predicted from k references appears k times with the same geometry: weight each of
+    its rows 1/k, so the block counts once, with the mean of its vectors (B-frames, past + future).
+    None when every block has one row (P-frames)."""
+    n = len(mvs)
+    # A key per geometry, ordered as FFmpeg writes blocks (macroblock rows, then macroblocks, then
+    # the blocks inside one), so the stable sort below finds the rows nearly in order.
+    c = centre.astype(np.int64) + 32768                                            # 16 bits each
+    mb, inside = c >> 4, c & 15
+    key = mb[1] << 36 | mb[0] << 24 | inside[1] << 20 | inside[0] << 16 | mvs["w"].astype(np.int64) << 8 | mvs["h"]
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    starts = np.empty(n, bool)
+    starts[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    if starts.all():
+        return None
+    first = np.flatnonzero(starts)
+    counts = np.diff(first, append=n)
+    per_row = np.empty(n, np.float32)
+    per_row[order] = np.repeat(counts, counts)
+    return np.float32(1.0) / per_row
 
+
+def _spread_over_cells(lo, hi, first, span, cell2: int, wg: int):
+    """``(cells, rows, areas)`` of every (block, cell) overlap with a positive area, for blocks that
+    span several cells: the loops run over the few cell offsets a large or unaligned block can span,
+    never over blocks. Terms come offset by offset, each in row order; sizes in half pixels."""
+    (x0, y0), (x1, y1), (cx0, cy0) = lo, hi, first
     cells, rows, areas = [], [], []
-    for oy in range(span_y):
+    for oy in range(max(int(span[1]), 1)):
         cy = cy0 + oy
-        over_y = np.minimum(y1, (cy + 1) * cell) - np.maximum(y0, cy * cell)
-        for ox in range(span_x):
+        over_y = np.minimum(y1, (cy + 1) * cell2) - np.maximum(y0, cy * cell2)
+        for ox in range(max(int(span[0]), 1)):
             cx = cx0 + ox
-            over_x = np.minimum(x1, (cx + 1) * cell) - np.maximum(x0, cx * cell)
+            over_x = np.minimum(x1, (cx + 1) * cell2) - np.maximum(x0, cx * cell2)
             area = np.clip(over_x, 0, None) * np.clip(over_y, 0, None)
-            row = np.flatnonzero((area > 0) & (cx < wg) & (cy < hg))
+            # A positive overlap lies inside the clipped grid, so cx < wg and cy < hg here.
+            row = np.flatnonzero(area)
             cells.append(cy[row] * wg + cx[row])
             rows.append(row)
             areas.append(area[row])
-    cell_idx = np.concatenate(cells)
-    row = np.concatenate(rows)
-    w = np.concatenate(areas) * row_weight[row]
-
-    n_cells = hg * wg
-    total = np.bincount(cell_idx, weights=w, minlength=n_cells)
-    sums = np.stack([np.bincount(cell_idx, weights=w * d[row], minlength=n_cells) for d in (dx, dy)])
-    mean = np.divide(sums, total, out=np.zeros_like(sums), where=total > 0)  # uncovered cells stay 0
-    return mean.reshape(2, hg, wg).astype(np.float32)
+    return np.concatenate(cells), np.concatenate(rows), np.concatenate(areas)
 
 
 def block_motion(

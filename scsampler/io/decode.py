@@ -1,7 +1,9 @@
 """Decoding the RGB frames of chosen clips only: the expensive stage of the pipeline.
 
 ``decode_clips`` seeks to the key frame before each requested clip and decodes forward to its
-end, so its cost is proportional to the clips asked for, not to the video. It counts every frame
+end, so its cost is proportional to the clips asked for, not to the video. Clips that a seek
+would not reach any sooner (no key frame between the end of one and the start of the next) are
+read in one forward pass: one seek per group of pictures, not per clip. It counts every frame
 it decodes (``DecodeStats.frames_decoded``), which is how the tests prove that unselected clips
 are never decoded.
 
@@ -12,6 +14,8 @@ lands after the key frame it needs), the reader seeks further back rather than u
 
 from __future__ import annotations
 
+import bisect
+import math
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -29,6 +33,7 @@ from scsampler.io.video import (
     _decode_safely,
     _packet_cause,
     _restart_of,
+    _scanned_keyframes,
     _stop_at,
     _stream_start,
     _video_stream,
@@ -98,8 +103,7 @@ def decode_intervals(
         results: dict[tuple[Fraction, Fraction], np.ndarray] = {}
         for start, end in sorted(set(wanted)):
             times = [start + j * (end - start) / num_frames for j in range(num_frames)]
-            # Decoding forward is cheaper than seeking when the interval starts soon after where we are.
-            if reader.position is None or start < reader.position or start - reader.position > 2:
+            if not reader.reads_on_to(start):
                 reader.seek(start)
             before = stats.frames_decoded
             results[(start, end)] = reader.sample(times, end, (h, w), f"interval {float(start):.2f}-{float(end):.2f} s")
@@ -124,6 +128,8 @@ class _FrameReader:
     # Packets decoded past a seek's target without a frame coming out before the seek is given up as
     # landed late: more than the decoder's reordering and frame-thread delays hold (16 + 16).
     PATIENCE = 48
+    # Reading on is cheaper than a seek up to this many seconds ahead, key frame or not.
+    NEAR_S = 2
 
     def __init__(self, container, stream, path, stats):
         self.container, self.stream, self.path, self.stats = container, stream, path, stats
@@ -138,6 +144,18 @@ class _FrameReader:
         self.end_of_part = _stop_at(_restart_of(container, stream, path))
         self.target = None     # while a seek waits for its first frame: its time, and packets past it
         self.past = 0
+        self.keyframes = _KeyFrames(container, stream, path)
+
+    def reads_on_to(self, t: Fraction) -> bool:
+        """Whether decoding on from here to ``t`` costs no more than seeking there: ``t`` lies ahead,
+        and near, or with no key frame between here and ``t`` (a seek would land on a key frame at or
+        before here, and decode again what reading on decodes once)."""
+        if self.position is None or t < self.position:
+            return False
+        if t - self.position <= self.NEAR_S:
+            return True
+        key = self.keyframes.before(t)
+        return key is not None and key <= self.position
 
     def seek(self, t: Fraction) -> None:
         """Position the reader so that the next frame read is the one shown at ``t``.
@@ -247,3 +265,31 @@ class _FrameReader:
         if item is not None and item[0] >= end:
             self.ahead = item  # read past the interval: the next one may start with it
         return out
+
+
+class _KeyFrames:
+    """Where a seek lands: the last key frame at or before a time (s, first frame = 0). From the
+    container's index (MP4, AVI, Matroska's cues: ``stream.index_entries``) or, in a format without
+    one (MPEG-TS), from the scan that finds restarts; None where neither knows."""
+
+    def __init__(self, container, stream, path):
+        self.scanned = _scanned_keyframes(container, stream, path)
+        # Read at each question: Matroska's index grows as the file is read. (Older PyAV has none.)
+        self.entries = getattr(stream, "index_entries", None)
+        self.tb = stream.time_base
+
+    def before(self, t: Fraction) -> Fraction | None:
+        if self.scanned is not None:
+            i = bisect.bisect_right(self.scanned, t) - 1
+            return self.scanned[i] if i >= 0 else None
+        entries = self.entries
+        if not entries or self.tb is None:
+            return None
+        # MP4's index holds decoding times, which B-frames shift before the presentation times:
+        # count from the first entry, the first frame's.
+        first = entries[0].timestamp
+        ts = first + math.floor(t / self.tb)
+        if entries[len(entries) - 1].timestamp < ts:
+            return None  # the index does not reach t (or not yet)
+        i = entries.search_timestamp(ts, backward=True)
+        return None if i < 0 else (entries[i].timestamp - first) * self.tb

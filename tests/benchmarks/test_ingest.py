@@ -1,0 +1,40 @@
+"""benchmarks/ingest.py: the table of passes, with and without the FFmpeg floor (the timing itself
+is not a test: it runs on an idle machine)."""
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def ingest(benchmark_script):
+    return benchmark_script("ingest")
+
+
+def _set(seconds: dict, floor: float | None = None) -> dict:
+    out = {"videos": 1, "video_seconds": 60.0, "resolution": "1280x720 h264",
+           "passes": {name: {"seconds": s, "x_realtime": 60.0 / s} for name, s in seconds.items()}}
+    if floor is not None:
+        out["floor"] = {"seconds": floor, "x_realtime": 60.0 / floor}
+    return out
+
+
+def test_table_gives_md_passes_as_a_share_of_the_floor(ingest):
+    results = {"sets": {"a": _set({"md": 4.0, "scoring md": 3.0, "audio": 1.0}, floor=3.0), "b": _set({"md": 6.0})},
+               "ffmpeg": "ffmpeg version 7.1", "machine": "x86_64"}
+    table = ingest.table(results)
+    assert "| md | 15x | 10x |" in table and "| scoring md | 20x | - |" in table
+    assert "| ffmpeg floor | 20x | - |" in table
+    assert "| md / floor | 0.75 | - |" in table and "| scoring md / floor | 1.00 | - |" in table
+    assert "| audio / floor" not in table and "| scoring |" not in table  # not timed: no row
+    assert "-skip_loop_filter all" in table and "ffmpeg version 7.1" in table
+
+
+def test_table_says_when_ffmpeg_is_missing(ingest):
+    results = {"sets": {"a": _set({"md": 4.0})}, "ffmpeg": None, "machine": "x86_64"}
+    table = ingest.table(results)
+    assert "ffmpeg floor" not in table and "ffmpeg not on PATH: no floor measured." in table
+
+
+def test_floor_command_is_the_issues(ingest, tmp_path):
+    cmd = ingest.floor_command(tmp_path / "v.mp4")
+    assert cmd[cmd.index("-threads"):] == ["-threads", "1", "-flags2", "+export_mvs", "-skip_loop_filter", "all",
+                                           "-i", str(tmp_path / "v.mp4"), "-f", "null", "-"]
