@@ -22,6 +22,15 @@ The same records and caches as the local commands, from workers spread over a cl
   working on is sent again (:data:`RETRIES` times: a video that kills its worker every time becomes
   that video's one-line error, and the batch goes on).
 
+Ray Core actors, not Ray Data: the driver has to write each video's record the moment it comes
+back, into the local runner's results file and its per-video resume, where Ray Data's unit of work
+and of output is a block of rows. A video that kills its worker every time must end as that
+video's one error line once it was sent again :data:`RETRIES` times, where Ray Data retries and fails whole tasks
+(and by default stops the dataset at the first failed block), and the stages' sizes and the
+backlog between them stay explicit (one call in flight per worker, at most two chosen videos per
+classifier worker waiting). It also keeps the extra at ``ray[client]``, without the pandas and
+pyarrow that ``ray[data]`` installs.
+
 Ray is an optional dependency (``pip install 'scsampler[ray]'``), imported only here and only when
 a Ray engine is asked for.
 """

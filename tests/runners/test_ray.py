@@ -1,10 +1,13 @@
-"""The Ray engine on a real local Ray (2 CPUs, started once for the module): the same records and
-caches as the local commands, a killed driver rerun with every video once, a corrupt file reported
-while the rest are done, a worker that dies retried. The option checks run without Ray."""
+"""The Ray engine on a real local Ray (2 CPUs, started once for the module, by the runner): no
+dashboard and the loopback address only, the same records and caches as the local commands, a
+killed driver rerun with every video once (one stage and two), a corrupt file reported while the
+rest are done, a worker that dies retried. The option checks run without Ray."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import ipaddress
 import json
 import math
 import os
@@ -62,6 +65,61 @@ def ray_address():
         ray.shutdown()
 
 
+def _listening() -> dict[str, ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """Socket inode -> address of every listening TCP socket of this machine (Linux's /proc/net)."""
+    out = {}
+    for table in ("tcp", "tcp6"):
+        for row in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = row.split()
+            if fields[3] == "0A":  # LISTEN
+                raw = bytes.fromhex(fields[1].split(":")[0])  # 32-bit words in the host's (little-endian) order
+                words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+                out[fields[9]] = ipaddress.ip_address(words)
+    return out
+
+
+def _family(pid: int) -> set[int]:
+    """``pid`` and its descendants."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(stat.parent.name))
+    out, todo = {pid}, [pid]
+    while todo:
+        todo += children.get(todo.pop(), [])
+        out.update(todo)
+    return out
+
+
+@needs_ray
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads the listening sockets from Linux's /proc")
+def test_a_local_ray_has_no_dashboard_and_listens_on_the_loopback_address_only(ray_address):
+    """The fixture's Ray, started by the runner without an address: every process of it (this one,
+    the driver, and its descendants) listens on 127.0.0.1 only, and its dashboard serves nothing."""
+    import ray
+    from ray._private.worker import get_dashboard_url
+
+    assert ray_address.rsplit(":", 1)[0] == "127.0.0.1"
+    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
+    listening, addresses, commands = _listening(), [], []
+    for pid in _family(os.getpid()):
+        with contextlib.suppress(OSError):  # a process that ended meanwhile
+            commands.append(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"))
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in listening:
+                    addresses.append(listening[target[8:-1]])
+    # the driver, gcs_server, raylet, the workers: a port or more each; on 0.0.0.0 or :: without the loopback setting
+    assert len(addresses) >= 3
+    assert all(a.is_loopback or getattr(a, "ipv4_mapped", None) and a.ipv4_mapped.is_loopback for a in addresses), addresses
+    # Ray starts a dashboard process in any case; include_dashboard=False tells it to serve no frontend
+    # (and no URL where the dashboard's own packages, ray[default], are installed).
+    assert not get_dashboard_url()
+    dashboards = [c for c in commands if any(a.endswith(b"dashboard.py") for a in c)]
+    assert all(b"--disable-frontend" in c for c in dashboards) and len(dashboards) <= 1
+
+
 def test_a_ray_option_without_ray_names_the_extra(media, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets where the extra is not installed
     out = tmp_path / "r.jsonl"
@@ -115,11 +173,15 @@ def test_predict_on_ray_writes_the_local_records_and_reports_a_corrupt_file(
 
 @needs_ray
 @pytest.mark.timeout(900)  # a driver process starts torch and joins the cluster: minutes on a loaded machine
-def test_a_killed_driver_rerun_writes_every_video_once(tiny_data, tiny_classifier, ray_address, tmp_path, capsys):
-    # The dense baseline classifies every clip to choose: each video runs whole on a classifier worker.
+@pytest.mark.parametrize("strategy", ["dense", "uniform"])
+def test_a_killed_driver_rerun_writes_every_video_once(strategy, tiny_data, tiny_classifier, ray_address, tmp_path, capsys):
+    # dense classifies every clip to choose: each video runs whole on a classifier worker. uniform runs
+    # in the two stages: the kill finds videos on the cheap-pass worker, chosen ones waiting between
+    # the stages and one on the classifier worker.
     out = tmp_path / "results.jsonl"
+    k = ["--k", "3"] if strategy == "uniform" else []
     cmd = [sys.executable, "-m", "scsampler", "predict", str(tiny_data / "manifest.csv"), "--classifier", str(tiny_classifier),
-           "--strategy", "dense", "--out", str(out), "--engine", "ray", "--address", ray_address, "--workers-per-stage", "1,1"]
+           "--strategy", strategy, *k, "--out", str(out), "--engine", "ray", "--address", ray_address, "--workers-per-stage", "1,1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None and (not out.exists() or out.read_bytes().count(b"\n") < 1):
@@ -135,7 +197,7 @@ def test_a_killed_driver_rerun_writes_every_video_once(tiny_data, tiny_classifie
     assert f"{9 - len(before)} done, {len(before)} already in" in capsys.readouterr().err
     records = lines(out)  # every line parses: the cut one was dropped
     assert len(records) == 9 and len({r["video"] for r in records}) == 9
-    assert all(r["clips_decoded"] == r["num_clips"] == len(r["selected"]) for r in records)
+    assert all(r["clips_decoded"] == len(r["selected"]) == (r["num_clips"] if strategy == "dense" else 3) for r in records)
     assert all(r == before[r["video"]] for r in records if r["video"] in before)  # the first run's lines, untouched
     assert not list(tmp_path.glob(".*.tmp*"))
 
