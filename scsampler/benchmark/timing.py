@@ -4,6 +4,7 @@ decoded frame counted. Nothing precomputed is used."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import torch
@@ -24,16 +25,16 @@ def time_selectors(selectors: list[tuple[ClipSelector, int]], classifier: ClipCl
     each stage, the frames actually decoded and the selector's GFLOPs. Selectors take turns on each
     video, so a change in the machine's load affects them alike; the first video is run once untimed
     to warm up the decoder, the selector's networks and the convolution kernels. In that warm-up the
-    classifier runs once per number of chosen clips, not once per selector: after the first
-    selector that chose ten clips, classifying another ten teaches the kernels nothing (and with a
-    paper-size network it was half the cost of timing). A video a selector fails on is left out of
-    its row and recorded in ``errors``."""
+    classifier runs once per batch size, not once per selector: after the first selector that chose
+    ten clips, classifying another ten teaches the kernels nothing (with a paper-size network that
+    was half the cost of timing). A video a selector fails on is left out of its row and recorded
+    in ``errors``."""
     if not videos:
         return []  # no timing videos: accuracy only
     index = {c: i for i, c in enumerate(classifier.classes)}
     totals = {i: {**dict.fromkeys(STAGES, 0.0), "frames": 0, "clips": 0, "gflops": 0.0, "videos": 0} for i in range(len(selectors))}
     gens = {i: torch.Generator().manual_seed(seed) for i in range(len(selectors))}
-    warmed: set[int] = set()  # numbers of chosen clips the classifier has been warmed up on
+    warmed: set[int] = set()  # the batch sizes the classifier has been warmed up on
     for n, entry in enumerate([videos[0]] + list(videos)):
         for i, (selector, _) in enumerate(selectors):
             try:
@@ -80,10 +81,14 @@ def time_selectors(selectors: list[tuple[ClipSelector, int]], classifier: ClipCl
 def _warm_up(entry, classifier: ClipClassifier, selector: ClipSelector, k: int, generator: torch.Generator,
              index: dict[str, int], warmed: set[int]) -> None:
     """The untimed first run of ``selector``: its whole selection (the same random draws as a full
-    run), and the classification of its clips only when the classifier has not yet classified that
-    many clips in one call (a selector that classifies every clip itself, dense, always does)."""
+    run), then the classification of only as many of its clips as make batches of a size the
+    classifier has not run yet (``warmed``): a full batch and the last, partial one. Dense on a
+    300-clip video warms up on 32 + 12 clips, not 300."""
     chosen = choose_clips(entry.path, classifier.grid, selector, k, classifier=classifier, generator=generator,
                           video_id=entry.video_id, label=index.get(entry.label))
-    if chosen.dense is None and len(chosen.indices) not in warmed:
-        classify_chosen(entry.path, classifier, chosen)
-        warmed.add(len(chosen.indices))
+    if chosen.dense is not None:
+        return  # the selector classified every clip itself
+    n, size = len(chosen.indices), classifier.batch_size
+    for batch in sorted({size if n >= size else 0, n % size} - {0} - warmed):
+        classify_chosen(entry.path, classifier, dataclasses.replace(chosen, indices=chosen.indices[:batch]))
+        warmed.add(batch)

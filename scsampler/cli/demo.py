@@ -1,4 +1,5 @@
-"""``scsampler demo``: the main job on the built-in data, start to finish, in about ten minutes on 2 cores.
+"""``scsampler demo``: the main job on the built-in data, start to finish, in about ten minutes on 2 cores
+(twelve on a fresh clone, creating the venv included).
 
 Generates the ``small`` preset (long videos of 6 actions among backgrounds, distractors and noise),
 takes a clip classifier that already knows the actions (by default the one shipped in

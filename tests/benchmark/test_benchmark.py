@@ -281,9 +281,9 @@ def test_every_selector_runs_on_multi_label_videos_with_map_and_top1_on_any_labe
     assert timing == set(MULTI_LABEL_STRATEGIES)
 
 
-def test_timing_warms_the_classifier_once_per_number_of_chosen_clips(tiny_data, tiny_classifier, monkeypatch):
-    """The untimed warm-up runs every selector's selection but classifies a number of chosen clips
-    once: the second and third K-clip selectors add nothing to warm; dense's every clip is a new number."""
+def test_timing_warms_the_classifier_once_per_batch_size(tiny_data, tiny_classifier, monkeypatch):
+    """The untimed warm-up runs every selector's selection but classifies only batches of a size not
+    run yet: the second and third K-clip selectors add nothing; dense adds a full batch and its last one."""
     from scsampler.benchmark import timing as timing_module
 
     calls = []
@@ -291,7 +291,9 @@ def test_timing_warms_the_classifier_once_per_number_of_chosen_clips(tiny_data, 
     monkeypatch.setattr(timing_module, "classify_chosen", lambda path, clf, chosen: calls.append(len(chosen.indices)) or real(path, clf, chosen))
     selectors = [(load_selector(name), 1) for name in ("uniform", "random", "front", "dense")]
     videos = read_manifest(tiny_data / "manifest.csv", split="test")[:1]
-    rows = timing_module.time_selectors(selectors, load_classifier(tiny_classifier), videos, k=2)
-    assert calls == [2, rows[3]["clips_decoded_per_video"]]  # dense: every clip of the video
+    classifier = load_classifier(tiny_classifier, batch_size=4)
+    rows = timing_module.time_selectors(selectors, classifier, videos, k=2)
+    clips = int(rows[3]["clips_decoded_per_video"])  # dense: every clip of the video
+    assert clips > 4 and calls == [2] + sorted({4, clips % 4} - {0, 2})
     assert [r["videos"] for r in rows] == [1, 1, 1, 1] and all(r["total_seconds_per_video"] > 0 for r in rows)
     assert [r["clips_decoded_per_video"] for r in rows[:3]] == [2, 2, 2]
