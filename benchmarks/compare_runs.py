@@ -15,7 +15,8 @@ and a count, and exits 1 when there is one.
     python benchmarks/compare_runs.py --timing "new=a.json" "old=b.json" ...
 
 puts the runs' wall-time tables side by side: seconds per video of each timed strategy (stride 1) per
-run, and the frames and clips each run decoded per video.
+run, and the frames and clips each run decoded per video; ``--timing-arch`` does the same for the
+runs' ``--timing-arch`` tables (the paper-size network).
 """
 
 from __future__ import annotations
@@ -69,10 +70,12 @@ def table(runs: list[tuple[str, dict]], k: int, strategies: list[str] | None = N
     return "\n".join(lines)
 
 
-def timing_table(runs: list[tuple[str, dict]]) -> str:
+def timing_table(runs: list[tuple[str, dict]], arch: bool = False) -> str:
     """One row per timed strategy (stride 1), one column of seconds per video per run, then the frames
-    and clips decoded per video by each run ("a / b / ...")."""
-    timed = [(name, {t["strategy"]: t for t in res["timing"] if (t.get("stride") or 1) == 1}) for name, res in runs]
+    and clips decoded per video by each run ("a / b / ..."); with ``arch``, from the runs'
+    ``timing_arch`` tables."""
+    tables = [(name, res["timing_arch"]["timing"] if arch else res["timing"]) for name, res in runs]
+    timed = [(name, {t["strategy"]: t for t in rows if (t.get("stride") or 1) == 1}) for name, rows in tables]
     strategies = list(dict.fromkeys(s for _, t in timed for s in t))
     names = [name for name, _ in timed]
     lines = ["| strategy | " + " | ".join(f"{n} s / video" for n in names) + " | frames decoded / video | clips decoded / video |",
@@ -86,9 +89,9 @@ def timing_table(runs: list[tuple[str, dict]]) -> str:
 
 
 def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] == "--timing":
+    if len(sys.argv) > 2 and sys.argv[1] in ("--timing", "--timing-arch"):
         runs = [(name, json.loads(Path(path).read_text())) for name, _, path in (a.partition("=") for a in sys.argv[2:])]
-        print(timing_table(runs))
+        print(timing_table(runs, arch=sys.argv[1] == "--timing-arch"))
         return
     if len(sys.argv) == 4 and sys.argv[1] == "--same":
         old, new = (json.loads(Path(p).read_text()) for p in sys.argv[2:])

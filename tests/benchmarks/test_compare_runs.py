@@ -41,3 +41,5 @@ def test_timing_puts_the_runs_side_by_side(benchmark_script):
     lines = m.timing_table([("new", run(4.1, 1590)), ("old", run(4.3, 1590))]).splitlines()
     assert lines[0] == "| strategy | new s / video | old s / video | frames decoded / video | clips decoded / video |"
     assert lines[2:] == ["| dense | 4.100 | 4.300 | 1590.0 / 1590.0 | 99.5 / 99.5 |"]   # stride 4: not shown
+    arch = m.timing_table([("new", {"timing_arch": run(9.0, 300)}), ("old", {"timing_arch": run(17.0, 300)})], arch=True)
+    assert arch.splitlines()[2] == "| dense | 9.000 | 17.000 | 300.0 / 300.0 | 99.5 / 99.5 |"
