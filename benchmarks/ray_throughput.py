@@ -62,7 +62,9 @@ def command(config: str, manifest: Path, classifier: list[str], out: Path) -> li
 
 
 def records(path: Path) -> dict[str, dict]:
-    return {r["video"]: r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+    from scsampler.runners.local import read_results  # torch comes with it: not for --render-only
+
+    return read_results(path)[0]
 
 
 def stage_seconds(recs: dict[str, dict]) -> dict[str, float]:
