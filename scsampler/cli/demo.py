@@ -116,8 +116,9 @@ def run(args) -> int:
         samplers=samplers, ks=(1, 2, 5, 10), timing_videos=2, timing_k=args.k, timing_arch=big, timing_arch_videos=1,
         timing_arch_strategies=tuple(s for s in strategies if s not in ("random", "oracle"))), progress=progress))
 
-    # The report: the best of the SCSampler selectors that look at the video (what predict runs with these samplers).
-    looking = set(strategies) - set(BLIND + REFERENCE) - {"videoepitoma", "listen-to-look"}
+    # The report: the best of the selectors that look at the video and that predict runs with the visual and audio
+    # samplers it is given (a trained selector of its own run, VideoEpitoma or Listen to Look, is not among them).
+    looking = set(strategies) - set(BLIND + REFERENCE) - (samplers.keys() - {"visual", "audio"})
     best = max((r for r in rows_at(results, args.k) if r["strategy"] in looking), key=lambda r: r["top1"])
     tests = sorted((data / "videos").glob("test_*.mp4"))[: args.report_videos]
     report = out / "report"
