@@ -15,6 +15,9 @@ Strategy names: the registered selectors (:func:`scsampler.selectors.list_select
 any sampler given in ``samplers`` (top-K by its scores); a registered selector built from trained
 samplers (the audio-visual combinations) takes them by modality from the samplers named ``visual``
 and ``audio``. With no strategies given: every registered selector that the given samplers allow.
+``sampler_options`` gives a named sampler's selector its registered options (a trained selector's
+``early_stop``, ``aggregation``): several variants of one run side by side, under other names.
+A selector with its own recognition (Listen to Look) also gets ``"<name> own"`` rows.
 
 Writes ``results.json`` and, generated from it, ``results.md`` and the plots.
 """
@@ -68,6 +71,7 @@ class BenchmarkConfig:
     prior_videos: int = 64              # training videos the empirical prior is fitted on (0: all)
     seed: int = 0
     samplers: dict[str, str] = field(default_factory=dict)   # name -> sampler run directory
+    sampler_options: dict[str, dict] = field(default_factory=dict)   # sampler name -> its selector's options ({"early_stop": 3})
     strides: tuple[int, ...] = (1,)     # sampler strategies are also run scoring every N-th clip
     k_primes: tuple[int, ...] = (8,)    # av-union-list's K' values
     alpha: float | None = None          # av-convex-*: the visual weight (None: each one's default, 0.9 score / 0.8 list)
@@ -112,12 +116,15 @@ def build_selectors(config: "BenchmarkConfig", samplers: dict[str, Sampler], pri
     stride (and av-union-list once per K'), the others once."""
     out = []
     for strategy in config.strategies:
+        options = config.sampler_options.get(strategy, {})
         if strategy in config.samplers and strategy not in samplers:  # a trained selector's run (train-epitoma)
-            out += [(load_selector(config.samplers[strategy], name=strategy, stride=n), n) for n in strides]
+            out += [(_with_stride(load_selector(config.samplers[strategy], name=strategy, **options, stride=n), n), n)
+                    for n in strides]
             continue
         if strategy in samplers:
-            out += [(load_selector(samplers[strategy].modality, samplers={samplers[strategy].modality: samplers[strategy]},
-                                   name=strategy, stride=n), n) for n in strides]
+            sampler = samplers[strategy]
+            out += [(_with_stride(load_selector(sampler.modality, samplers={sampler.modality: sampler}, name=strategy, **options,
+                                                stride=n), n), n) for n in strides]
             continue
         spec = SELECTORS[strategy]
         if not spec.samplers and "stride" not in spec.options:
@@ -128,6 +135,27 @@ def build_selectors(config: "BenchmarkConfig", samplers: dict[str, Sampler], pri
             for kp in k_primes:
                 out.append((load_selector(strategy, samplers=samplers, stride=n, k_prime=kp, alpha=config.alpha), n))
     return out
+
+
+def _with_stride(selector: ClipSelector, stride: int) -> ClipSelector:
+    if getattr(selector, "stride", stride) != stride:   # an option under another name (sparse) set it
+        raise ConfigError(f"the {selector.name} strategy's options set its stride to {selector.stride}: give it as --stride")
+    return selector
+
+
+def check_sampler_options(config: "BenchmarkConfig", samplers: dict[str, Sampler]) -> None:
+    """Each of ``config.sampler_options`` names a --sampler and only options its selector registers
+    (the stride excepted: --stride sets it)."""
+    for name, options in config.sampler_options.items():
+        if name not in config.samplers:
+            given = ", ".join(config.samplers) or "none given"
+            raise ConfigError(f"--sampler-option {name}.*: {name} is not a --sampler NAME ({given})")
+        spec = SELECTORS[trained_selector(config.samplers[name]) or samplers[name].modality]
+        takes = [o for o in spec.options if o != "stride"]
+        for key in options:
+            if key not in takes:
+                raise ConfigError(f"--sampler-option {name}.{key}: {key!r} is not an option of the {spec.name} selector "
+                                  f"(it takes: {', '.join(takes) or 'none'}; the stride is --stride)")
 
 
 def check_strategies(config: "BenchmarkConfig") -> None:
@@ -165,6 +193,7 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
     for role in ("visual", "audio"):
         if role in samplers and samplers[role].modality != role:
             raise ConfigError(f"sampler {role!r} ({config.samplers[role]}) is a {samplers[role].modality} sampler")
+    check_sampler_options(config, samplers)
     classifier = load_classifier(config.classifier, device=config.device)
     test = read_manifest(manifest, split="test")
     if not test:
@@ -213,7 +242,8 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
         for selector, stride in selectors:
             rows += evaluate_selector(selector, ks=list(config.ks), test=test, dense=dense, labels=labels, segments=segments,
                                       kinds=kinds, scores=scores, clip_s=clip_s, gflops_clip=gflops_clip,
-                                      trials=config.random_trials, seed=config.seed, features=features, stride=stride)
+                                      trials=config.random_trials, seed=config.seed, features=features, stride=stride,
+                                      classes=classifier.classes)
     timing_videos = test[: config.timing_videos]
     timed = _first_k_prime(build_selectors(config, samplers, priors, config.timing_strides))
     with timer("timing"):

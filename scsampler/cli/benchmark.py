@@ -13,6 +13,21 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split(",") if x.strip())
 
 
+def parse_option(text: str) -> tuple[str, str, int | str]:
+    """``ltl3.early_stop=3`` -> ("ltl3", "early_stop", 3): the value an int when it is one, else the text."""
+    from scsampler.errors import ConfigError
+
+    target, sep, value = text.partition("=")
+    name, dot, key = target.rpartition(".")
+    if not sep or not dot or not name.strip() or not key.strip() or not value.strip():
+        raise ConfigError(f"--sampler-option takes NAME.KEY=VALUE (e.g. ltl3.early_stop=3), got {text!r}")
+    value = value.strip()
+    try:
+        return name.strip(), key.strip(), int(value)
+    except ValueError:
+        return name.strip(), key.strip(), value
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "benchmark",
@@ -31,6 +46,9 @@ def add_parser(sub) -> None:
                    help="a trained sampler to compare (repeatable); its NAME becomes a strategy (top-K by its scores). "
                    "Samplers named visual and audio also enable the audio-visual strategies "
                    "av-convex-score, av-convex-list, av-intersect-list, av-union-list")
+    p.add_argument("--sampler-option", action="append", default=[], metavar="NAME.KEY=VALUE",
+                   help="an option of the selector of --sampler NAME (repeatable), e.g. ltl3.early_stop=3 or ltlhard.aggregation=hard "
+                   "with --sampler ltl3=RUN --sampler ltlhard=RUN: variants of one run side by side")
     p.add_argument("--stride", type=_ints, default=(1,), help="sampler strategies also run scoring every N-th clip only, comma-separated (default 1)")
     p.add_argument("--k-prime", type=_ints, default=(8,), help="av-union-list: clips taken from the visual sampler, comma-separated (default 8)")
     p.add_argument("--cache", help="cache for features, dense and sampler scores (default: DATA/cache)")
@@ -61,6 +79,10 @@ def run(args) -> int:
         if not sep or not name or not run_dir:
             raise ConfigError(f"--sampler takes NAME=RUN, got {item!r}")
         samplers[name.strip()] = run_dir.strip()
+    options: dict[str, dict] = {}
+    for item in args.sampler_option:
+        name, key, value = parse_option(item)
+        options.setdefault(name, {})[key] = value
     strategies = tuple(s.strip() for s in (args.strategies or "").split(",") if s.strip())
     config = BenchmarkConfig(
         data=args.data,
@@ -68,6 +90,7 @@ def run(args) -> int:
         out=args.out,
         strategies=strategies,
         samplers=samplers,
+        sampler_options=options,
         strides=args.stride,
         k_primes=args.k_prime,
         ks=args.k,

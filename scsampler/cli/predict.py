@@ -103,6 +103,11 @@ def add_parser(sub) -> None:
     s.add_argument("--k-prime", type=int, default=8, help="av-union-list: clips from the visual top list, the rest from the audio one (default 8)")
     s.add_argument("--alpha", type=float, help="av-convex-*: weight of the visual sampler (default 0.9 score, 0.8 list)")
     s.add_argument("--stride", type=int, default=1, help="the samplers score every N-th clip only (default 1)")
+    s.add_argument("--early-stop", type=int, metavar="T",
+                   help="a listen-to-look run: the policy stops after T steps (default: its training T)")
+    s.add_argument("--aggregation", choices=("soft", "hard"),
+                   help="a listen-to-look run: each step's next input from the soft aggregates (default) or the features at "
+                   "the attentions' argmax (hard)")
     s.add_argument("--fallback", choices=("none", "uniform"), default="none",
                    help="a video the selector cannot score (no audio for an audio sampler): fail it (none, default) or choose uniformly")
     s.add_argument("--seed", type=int, default=0, help="seed of the random strategy")
@@ -191,7 +196,7 @@ def run(args) -> int:
     from scsampler.data.extraction import expand_inputs
     from scsampler.errors import ConfigError
     from scsampler.runners.local import failures_path, predict_many
-    from scsampler.selectors import get_spec, load_selector
+    from scsampler.selectors import SELECTORS, get_spec, load_selector
     from scsampler.selectors.registry import trained_selector
 
     engine = engine_options(args, stages=2)
@@ -223,8 +228,13 @@ def run(args) -> int:
         raise ConfigError(f"strategy {strategy} needs {' and '.join(flags.get(m, f'--sampler (an {m} one)') for m in missing)}")
     if args.k < 1:
         raise ConfigError(f"--k must be >= 1, got {args.k}")
+    policy = {"early_stop": args.early_stop, "aggregation": args.aggregation}
+    for key, value in policy.items():
+        if value is not None and key not in get_spec(strategy).options:
+            takes = [n for n, spec in SELECTORS.items() if key in spec.options]
+            raise ConfigError(f"--{key.replace('_', '-')} applies to {' or '.join(takes)} only, not to {strategy}")
     selector = load_selector(args.sampler if trained else strategy, samplers=samplers, stride=args.stride, k_prime=args.k_prime,
-                             alpha=args.alpha)
+                             alpha=args.alpha, **policy)
     fallback = load_selector(args.fallback) if args.fallback != "none" else None
     common = dict(k=args.k, fallback=fallback, seed=args.seed, retry_failed=args.retry_failed, report=args.report,
                   progress=not args.no_progress and sys.stderr.isatty())

@@ -37,6 +37,9 @@ def add_parser(sub) -> None:
     p.add_argument("--window", type=int, default=64, help="skim: consecutive steps of a video per training example (default 64; 0: all)")
     p.add_argument("--hidden", type=int, default=1024, help="skim: LSTM hidden units (default 1024, the official code's)")
     p.add_argument("--key-dim", type=int, default=512, help="skim: size of the keys and queries (default 512)")
+    p.add_argument("--indexing", choices=("image-audio", "image"), default="image-audio",
+                   help="skim: image-audio, an image and an audio query (default, the paper's); image, the image query alone, "
+                   "the audio feature taken at its argmax (the ablation of Supplementary G.1)")
     p.add_argument("--epochs", type=int, help="epochs (default: 10 distill, 20 skim)")
     p.add_argument("--batch-size", type=int, help="clips (distill, default 64) or videos (skim, default 16) per step")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, one-cycle schedule (default 1e-3)")
@@ -65,6 +68,6 @@ def run(args) -> int:
         if not args.student:
             raise ConfigError("--stage skim needs --student (a distill run)")
         out = fit_skim(SkimConfig(student=args.student, steps=args.steps, window=args.window, hidden=args.hidden,
-                                  key_dim=args.key_dim, **common), progress=sys.stderr.isatty())
+                                  key_dim=args.key_dim, indexing=args.indexing, **common), progress=sys.stderr.isatty())
     print(f"Listen to Look ({args.stage}) saved to {out}")
     return 0

@@ -12,7 +12,9 @@ The student is trained from scratch.
 ``skim`` (section 3.3, IMGAUD-SKIMMING): the frozen student's branch features of every step of the
 training videos; the policy is trained with cross-entropy on the video label of its classifier over
 the mean fused feature of ``steps`` steps, on a random window of ``window`` consecutive steps of
-each video per batch. The skim run holds its student (copied) and names the distill run.
+each video per batch. ``indexing="image"`` trains the ablation of Supplementary G.1 (the image query
+alone; see :class:`scsampler.models.listen_to_look.SkimmingPolicy`). The skim run holds its student
+(copied) and names the distill run.
 
 Both runs: ``*.safetensors`` + ``config.json`` (``"kind": "listen-to-look"``, ``"stage"``) + ``curve.json``.
 """
@@ -47,7 +49,7 @@ from scsampler.features.extractor import ExtractorConfig
 from scsampler.files import atomic_path, atomic_write_json, digest
 from scsampler.io.grid import ClipGrid
 from scsampler.io.video import probe
-from scsampler.models.listen_to_look import ImgAud2Vid, SkimmingPolicy
+from scsampler.models.listen_to_look import INDEXING, ImgAud2Vid, SkimmingPolicy
 from scsampler.models.registry import create_model, list_models
 from scsampler.models.weights import save_run
 from scsampler.runtime.classifier import ClipClassifier, load_classifier
@@ -90,6 +92,7 @@ class SkimConfig:
     window: int = 64                            # consecutive steps of a video per training example (0: all)
     hidden: int = 1024                          # LSTM hidden units (the official code's 1024)
     key_dim: int = 512
+    indexing: str = "image-audio"               # what the policy queries: "image-audio" (section 3.3) or "image" (Supp. G.1)
     epochs: int = 20
     batch_size: int = 16
     lr: float = 1e-3
@@ -101,6 +104,8 @@ class SkimConfig:
     def __post_init__(self):
         if self.steps < 1 or self.window < 0:
             raise ConfigError(f"steps must be >= 1 and window >= 0, got {self.steps}, {self.window}")
+        if self.indexing not in INDEXING:
+            raise ConfigError(f"indexing must be one of {', '.join(INDEXING)}, got {self.indexing!r}")
 
 
 # -- the steps' inputs ------------------------------------------------------------------------------
@@ -334,7 +339,9 @@ def fit_skim(config: SkimConfig, *, progress: bool = True, reuse: bool = True) -
     torch.manual_seed(config.seed)
     run = Path(config.out)
     manifest, _ = dataset_paths(config.data)
-    identity = run_identity(config, drop=("out", "workers", "cache"),
+    # The default indexing is left out, so that runs trained before it could be chosen are still reused.
+    drop = ("out", "workers", "cache") + (("indexing",) if config.indexing == "image-audio" else ())
+    identity = run_identity(config, drop=drop,
                             files={"manifest_sha": manifest, "student_sha": Path(config.student) / "student.safetensors"})
     if reuse and is_finished_run(run, identity, [run / "student.safetensors", run / "policy.safetensors"]):
         return run
@@ -353,7 +360,7 @@ def fit_skim(config: SkimConfig, *, progress: bool = True, reuse: bool = True) -
     feats = [video_branch_features(student, v) for v in videos]
     labels = torch.tensor([v.label for v in videos])
     policy = SkimmingPolicy(branch_dim=student.branch_dim, feature_dim=student.feature_dim, num_classes=len(index),
-                            hidden=config.hidden, key_dim=config.key_dim)
+                            hidden=config.hidden, key_dim=config.key_dim, indexing=config.indexing)
     policy.fc.load_state_dict(student.fc.state_dict())   # start from the student's classifier
     rng = np.random.default_rng(config.seed)
     n, bs = len(videos), config.batch_size
@@ -378,7 +385,7 @@ def fit_skim(config: SkimConfig, *, progress: bool = True, reuse: bool = True) -
             result["test"] = evaluate_skim(policy, student, [video_branch_features(student, v) for v in t_videos],
                                            torch.tensor([v.label for v in t_videos]), config.steps)
     saved = {**{k: v for k, v in dconf.items() if k not in ("train", "identity", "seconds", "skipped_videos")},
-             "stage": "skim", "distill_run": str(config.student), "steps": config.steps,
+             "stage": "skim", "distill_run": str(config.student), "steps": config.steps, "indexing": config.indexing,
              "policy": {"hidden": config.hidden, "key_dim": config.key_dim}, "evaluation": result,
              "train": json.loads(json.dumps(asdict(config))), "identity": identity, "training_videos": len(videos),
              "skipped_videos": errors, "seconds": {"total": time.perf_counter() - t0, "train": sum(c["seconds"] for c in curve)}}

@@ -103,7 +103,8 @@ def what_it_shows(results: dict, k: int = 10, num_classes: int | None = None) ->
                    f"so no real selector can match it), reaches {pct(oracle['top1'])}: "
                    + (f"{100 * (oracle['top1'] - dense['top1']):.1f} points above dense, the accuracy the clips without the action cost."
                       if oracle["top1"] > dense["top1"] else "no better than dense, so choosing clips cannot help this classifier here."))
-    selectors = [r for name, r in rows.items() if name not in REFERENCE + BLIND]
+    # A selector's own recognition ("<name> own") classifies no clip: it is not a choice of clips.
+    selectors = [r for name, r in rows.items() if name not in REFERENCE + BLIND and not r.get("own")]
     if selectors:
         best = max(selectors, key=lambda r: r["top1"])
         sentence = f"The best selector at K = {k} is {label(best)}, at {pct(best['top1'])}, {100 * (best['top1'] - dense['top1']):+.1f} points against dense"

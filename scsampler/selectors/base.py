@@ -17,8 +17,11 @@ Three shapes of selector fit:
   and never sees the others.
 
 The answer is a :class:`Choice`: clip indices best first (positional selectors: in time order),
-the per-clip scores it ranked by, and its own cost. A selector that cannot score a video raises
-:class:`CannotScore` (one line): clips are never chosen from scores that are all missing.
+the per-clip scores it ranked by, its own cost and, for a selector that recognises the video itself
+(Listen to Look's policy), its own class probabilities ``probs`` ``(C,)`` over the classes named by
+its ``classes``, in that order (the benchmark maps them onto its classifier's by name). A selector
+that cannot score a video raises :class:`CannotScore` (one line): clips are never chosen from scores
+that are all missing.
 """
 
 from __future__ import annotations
@@ -110,6 +113,8 @@ class Choice:
     gflops: float = 0.0                                           # the selector's own compute for this video
     seconds: float = 0.0                                          # time in the selector's networks
     notes: list[str] = field(default_factory=list)
+    probs: torch.Tensor | None = None                             # (C,) its own class probabilities, no clip
+                                                                  # classified; classes: the selector's ``classes``
 
 
 class ClipSelector:
@@ -121,6 +126,7 @@ class ClipSelector:
     needs: Needs = Needs()
     takes_k: bool = True          # dense classifies every clip, whatever K is
     stochastic: bool = False      # its choice depends on the view's generator (random)
+    classes: tuple[str, ...] | None = None   # the class names of its choices' own ``probs``, in that order
 
     def select(self, video: VideoView, k: int) -> Choice:
         raise NotImplementedError

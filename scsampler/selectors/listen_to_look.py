@@ -9,13 +9,16 @@ audio). The selector asks the view once for the ``if`` and ``audio`` features of
 others linearly interpolated, section 4.2), runs the student's two branches once over them (the
 indexing features), then the skimming policy for ``steps`` steps (the training T by default;
 fewer: early stopping). Each step's image attention and audio attention pick a step (their
-argmax; a picked step is masked from every later attention), and the picks, in order, are the
-chosen clips (Supplementary D: the project's classifier classifies only those). When
-K exceeds the picks of ``steps`` steps, the policy runs on until it has K (said in the notes).
+argmax; a picked step is masked from every later attention; a run trained with ``indexing="image"``
+picks by the image attention alone), and the picks, in order, are the chosen clips (Supplementary D:
+the project's classifier classifies only those). When K exceeds the picks of ``steps`` steps, the
+policy runs on until it has K (said in the notes). ``aggregation="hard"`` (Supplementary G.3): each
+step's next input takes the features at the attentions' argmax instead of the soft aggregates.
 
 ``scores["attention"]``: the first step's combined attention over every step; ``scores["picked_at"]``:
-the step at which a clip was picked (nan: never). The notes give the policy's own recognition (its
-classifier on the mean fused feature, no clip decoded).
+the step at which a clip was picked (nan: never). The policy's own recognition (its classifier on the
+mean fused feature, no clip decoded) is the choice's ``probs``, over the run's classes (``classes``),
+and is said in the notes.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from scsampler.files import digest
 from scsampler.io.decode import DecodeStats, decode_intervals
 from scsampler.io.grid import ClipGrid
 from scsampler.io.video import probe, small_size
-from scsampler.models.listen_to_look import ImgAud2Vid, SkimmingPolicy
+from scsampler.models.listen_to_look import AGGREGATION, INDEXING, ImgAud2Vid, SkimmingPolicy
 from scsampler.models.registry import create_model
 from scsampler.models.weights import load_weights, read_run_config
 from scsampler.runtime.sampler import prepare
@@ -164,8 +167,11 @@ def load_listen_to_look(run: str | os.PathLike) -> ListenToLook:
     student, config = load_student(run)
     policy = None
     if config.get("stage") == "skim":
+        indexing = config.get("indexing", "image-audio")   # runs from before the G.1 ablation index both
+        if indexing not in INDEXING:
+            raise ConfigError(f"{run}: indexing {indexing!r} is not one of {', '.join(INDEXING)}")
         policy = SkimmingPolicy(branch_dim=student.branch_dim, feature_dim=student.feature_dim,
-                                num_classes=len(config["classes"]), **config["policy"])
+                                num_classes=len(config["classes"]), indexing=indexing, **config["policy"])
         _load(policy, run / "policy.safetensors", run)
         policy.eval()
     files = [run / "student.safetensors", run / "config.json"] + ([run / "policy.safetensors"] if policy is not None else [])
@@ -183,22 +189,29 @@ class ListenToLookSelector(ClipSelector):
     """The clips IMGAUD-SKIMMING's attentions pick, in the order picked (see the module docstring)."""
 
     def __init__(self, model: ListenToLook, *, steps: int | None = None, sparse: int = 1, frame: str | None = None,
-                 name: str = "listen-to-look"):
+                 aggregation: str = "soft", name: str = "listen-to-look"):
         if model.policy is None:
             raise ConfigError("the listen-to-look selector needs a skim run (train-listen-to-look --stage skim), not a distill run")
-        steps = int(model.config["steps"]) if steps is None else int(steps)
+        try:
+            steps, sparse = int(model.config["steps"] if steps is None else steps), int(sparse)
+        except (TypeError, ValueError):
+            raise ConfigError(f"steps and sparse must be integers, got {steps!r}, {sparse!r}") from None
         if steps < 1 or sparse < 1:
             raise ConfigError(f"steps and sparse must be >= 1, got {steps}, {sparse}")
         frame = frame or model.config.get("frame", "iframe")
         if frame not in FRAMES:
             raise ConfigError(f"frame must be one of {', '.join(FRAMES)}, got {frame!r}")
+        if aggregation not in AGGREGATION:
+            raise ConfigError(f"aggregation must be one of {', '.join(AGGREGATION)}, got {aggregation!r}")
         self.name, self.model, self.steps, self.sparse, self.frame = name, model, steps, int(sparse), frame
+        self.aggregation, self.classes = aggregation, tuple(model.config["classes"])
         self.stride = self.sparse    # the benchmark's and predict's name for it
         self.needs = Needs(features=("if", "audio") if frame == "iframe" else ("audio",), audio="optional")
 
     @property
     def settings(self) -> dict:
-        return {"name": self.name, "run": self.model.key, "steps": self.steps, "sparse": self.sparse, "frame": self.frame}
+        hard = {"aggregation": self.aggregation} if self.aggregation != "soft" else {}   # soft: as every result before it
+        return {"name": self.name, "run": self.model.key, "steps": self.steps, "sparse": self.sparse, "frame": self.frame, **hard}
 
     def indexing_features(self, video: VideoView) -> tuple[torch.Tensor, torch.Tensor, int, list[str], float]:
         """``(zI (L, Di), zA (L, Da), steps indexed, notes, seconds)`` of every step of ``video``."""
@@ -245,12 +258,12 @@ class ListenToLookSelector(ClipSelector):
         from torch.utils.flop_counter import FlopCounterMode
 
         with FlopCounterMode(display=False) as counter, torch.inference_mode():
-            out = policy(zi[None], za[None], self.model.student.fuse, steps)
+            out = policy(zi[None], za[None], self.model.student.fuse, steps, aggregation=self.aggregation)
             want = min(k, n)
             if _distinct(out["picks"][0]) < want:
-                steps = max(steps, math.ceil(want / 2))
-                while True:   # fewer distinct picks than K: run on until K (each step picks at most two)
-                    out = policy(zi[None], za[None], self.model.student.fuse, steps)
+                steps = max(steps, math.ceil(want / policy.picks_per_step))
+                while True:   # fewer distinct picks than K: run on until K (each step picks at most picks_per_step)
+                    out = policy(zi[None], za[None], self.model.student.fuse, steps, aggregation=self.aggregation)
                     if _distinct(out["picks"][0]) >= want or steps >= n:
                         break
                     steps += 1
@@ -269,7 +282,7 @@ class ListenToLookSelector(ClipSelector):
                      f"class {int(probs.argmax())} ({self.model.config['classes'][int(probs.argmax())]}, p={float(probs.max()):.3f})")
         gflops = (indexed * self.model.flops_per_step() + counter.get_total_flops()) / 1e9
         scores = {"attention": out["weights"][0, 0].float(), "picked_at": picked_at}
-        return Choice(chosen, scores=scores, clips_scored=indexed, gflops=gflops, seconds=seconds, notes=notes)
+        return Choice(chosen, scores=scores, clips_scored=indexed, gflops=gflops, seconds=seconds, notes=notes, probs=probs)
 
 
 def _distinct(picks: torch.Tensor) -> int:
@@ -278,15 +291,17 @@ def _distinct(picks: torch.Tensor) -> int:
 
 @register_selector(KIND, help="Listen to Look's IMGAUD-SKIMMING: the clips its image and audio attentions pick "
                    "(a train-listen-to-look --stage skim run: --sampler RUN)",
-                   options=("steps", "early_stop", "sparse", "stride", "frame"), run_kind=KIND)
+                   options=("steps", "early_stop", "sparse", "stride", "frame", "aggregation"), run_kind=KIND)
 def _build(*, run: str | os.PathLike | None = None, steps: int | None = None, early_stop: int | None = None, sparse: int | None = None,
-           stride: int | None = None, frame: str | None = None, **_) -> ListenToLookSelector:
+           stride: int | None = None, frame: str | None = None, aggregation: str | None = None, **_) -> ListenToLookSelector:
     """``sparse``: index every n-th step (``stride``, the name predict's and the benchmark's --stride
-    give it, is the same setting; ``sparse`` wins); ``early_stop`` (or ``steps``): the policy's steps."""
+    give it, is the same setting; ``sparse`` wins); ``early_stop`` (or ``steps``): the policy's steps;
+    ``aggregation``: ``"soft"`` (default) or ``"hard"``, the next input from the argmax features."""
     if run is None:
         raise ConfigError("the listen-to-look selector is trained: give its skim run (from train-listen-to-look) as --sampler RUN "
                           "(Python: load_selector(RUN))")
-    return ListenToLookSelector(load_listen_to_look(run), steps=early_stop or steps, sparse=sparse or stride or 1, frame=frame)
+    return ListenToLookSelector(load_listen_to_look(run), steps=early_stop if early_stop is not None else steps,
+                                sparse=sparse or stride or 1, frame=frame, aggregation=aggregation or "soft")
 
 
 __all__ = ["ListenToLook", "ListenToLookSelector", "first_frames", "interpolate_steps", "load_listen_to_look", "load_student",

@@ -66,6 +66,13 @@ def test_when_every_selector_loses_the_sentences_say_so():
     assert "Every selector beats dense" not in text
 
 
+def test_a_selectors_own_recognition_is_not_called_the_best_selector():
+    r = results()
+    r["rows"].append(row("ltl own", 10, 0.95, cheap=1.0, own="ltl"))   # classifies no clip: not a choice of clips
+    text = " ".join(what_it_shows(r, k=10))
+    assert "The best selector at K = 10 is visual, at 60.0%" in text and "ltl own" not in text
+
+
 def test_a_selector_slower_than_dense_is_called_slower():
     r = results()
     r["timing"] = [timed("dense", None, 1.0), timed("visual", 10, 2.5)]

@@ -155,3 +155,195 @@ def test_predict_with_the_run_and_a_report(tiny_data, tiny_classifier, skim_run,
     line = json.loads(out.read_text().splitlines()[0])
     assert len(line["selected"]) == 3 and set(line["scores"]) >= {"attention", "picked_at"}
     assert (tmp_path / "report" / "index.html").exists()
+
+
+def _cache_views(tiny_data, tiny_classifier, root):
+    """The benchmark's cache view of every test video, and the classifier."""
+    from scsampler.benchmark.scores import CachedVideo
+    from scsampler.data.cache import FeatureCache, content_hash
+    from scsampler.data.extraction import extract_many
+    from scsampler.pipeline.video import shared_extractor
+    from scsampler.runtime.dense import dense_scores
+
+    clf = load_classifier(tiny_classifier)
+    test = read_manifest(tiny_data / "manifest.csv", split="test")
+    ext = shared_extractor({}, clf)
+    extract_many(test, root / "features", ext, progress=False)
+    dense, _ = dense_scores(clf, test, root, progress=False)
+    index = {c: i for i, c in enumerate(clf.classes)}
+    return clf, [(CachedVideo(e.video_id, dense[e.video_id].probs, label=index[e.label], generator=None, scores={},
+                              features=(FeatureCache(root / "features", ext), content_hash(e.path))), (index[e.label],)) for e in test]
+
+
+def test_early_stop_and_hard_aggregation_reach_the_policy(tiny_data, tiny_classifier, skim_run, tmp_path, monkeypatch):
+    from scsampler.models.listen_to_look import SkimmingPolicy
+
+    calls = []
+    forward = SkimmingPolicy.forward
+
+    def spy(self, *args, **kw):
+        calls.append((args[3], kw.get("aggregation")))
+        return forward(self, *args, **kw)
+
+    monkeypatch.setattr(SkimmingPolicy, "forward", spy)
+    _, views = _cache_views(tiny_data, tiny_classifier, tmp_path)
+    view = views[0][0]
+    sel = load_selector(skim_run["skim"], early_stop=3, aggregation="hard")
+    assert sel.settings["steps"] == 3 and sel.settings["aggregation"] == "hard"
+    assert "aggregation" not in load_selector(skim_run["skim"]).settings          # soft: the settings of every result before
+    assert view.num_clips >= 6
+    choice = sel.select(view, 6)
+    assert calls == [(3, "hard")]                                                  # 3 steps give the 6 picks: no run-on
+    assert len(set(choice.indices.tolist())) == 6 and float(choice.scores["picked_at"].nan_to_num(0).max()) == 3
+    assert any("of 3 steps" in n for n in choice.notes)
+    assert choice.probs.shape == (len(sel.classes),) and float(choice.probs.sum()) == pytest.approx(1, abs=1e-5)
+    with pytest.raises(ConfigError, match="aggregation must be one of soft, hard"):
+        load_selector(skim_run["skim"], aggregation="argmax")
+    with pytest.raises(ConfigError, match="must be integers"):
+        load_selector(skim_run["skim"], early_stop="three")
+
+
+def test_image_indexing_trains_picks_one_clip_a_step_and_is_part_of_the_run(tiny_data, tiny_classifier, skim_run, tmp_path,
+                                                                             monkeypatch):
+    import shutil
+
+    from scsampler.engine import listen_to_look as engine
+    from scsampler.engine.listen_to_look import SkimConfig, fit_skim
+    from scsampler.selectors.listen_to_look import load_listen_to_look
+
+    def config(indexing):
+        return SkimConfig(data=str(tiny_data), student=str(skim_run["distill"]), out=str(tmp_path / "image"), steps=2, window=8,
+                          hidden=16, key_dim=8, epochs=1, batch_size=3, cache=str(skim_run["distill"].parent / "cache"),
+                          indexing=indexing)
+
+    run = fit_skim(config("image"), progress=False)
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["indexing"] == "image" and saved["identity"]["indexing"] == "image"
+    assert "indexing" not in json.loads((skim_run["skim"] / "config.json").read_text())["identity"]   # the default: as before
+    model = load_listen_to_look(run)
+    assert model.policy.indexing == "image"
+    entry = read_manifest(tiny_data / "manifest.csv", split="test")[0]
+    clf = load_classifier(tiny_classifier)
+    r = run_video(entry.path, clf, load_selector(run), 3)    # K > the picks of 2 steps: runs on, one pick a step
+    assert len({c["index"] for c in r.selected}) == 3 and any("the policy ran 3 steps" in n for n in r.notes)
+    # A rerun with the same indexing reuses the run; with another it retrains.
+    monkeypatch.setattr(engine, "train", lambda *a, **k: pytest.fail("retrained a finished run"))
+    assert fit_skim(config("image"), progress=False) == run
+
+    class Retrained(Exception):
+        pass
+
+    def retrain(*a, **k):
+        raise Retrained
+
+    monkeypatch.setattr(engine, "train", retrain)
+    with pytest.raises(Retrained):
+        fit_skim(config("image-audio"), progress=False)
+    # A run from before indexing could be chosen loads as image-audio.
+    old = tmp_path / "old"
+    shutil.copytree(skim_run["skim"], old)
+    saved = json.loads((old / "config.json").read_text())
+    del saved["indexing"]
+    (old / "config.json").write_text(json.dumps(saved))
+    assert load_listen_to_look(old).policy.indexing == "image-audio"
+
+
+def test_the_policys_own_recognition_and_selector_options_in_the_benchmark(tiny_data, tiny_classifier, skim_run, tmp_path):
+    from scsampler.benchmark.metrics import mean_average_precision, topk_correct
+    from scsampler.benchmark.run import BenchmarkConfig, run_benchmark
+
+    run = str(skim_run["skim"])
+    config = BenchmarkConfig(data=str(tiny_data), classifier=str(tiny_classifier), out=str(tmp_path / "b"),
+                             strategies=("uniform", "ltl", "ltl3", "ltlhard"), samplers={"ltl": run, "ltl3": run, "ltlhard": run},
+                             sampler_options={"ltl3": {"early_stop": 3}, "ltlhard": {"aggregation": "hard"}}, ks=(1, 2),
+                             timing_videos=1, timing_k=2, cache=str(tmp_path / "cache"))
+    results = run_benchmark(config, progress=False)
+    settings = {s["name"]: s for s in results["selectors"]}
+    assert settings["ltl3"]["steps"] == 3 and settings["ltl"]["steps"] == 2 and settings["ltlhard"]["aggregation"] == "hard"
+    rows = {(r["strategy"], r["k"]): r for r in results["rows"]}
+    assert {s for s, _ in rows if s.endswith(" own")} == {"ltl own", "ltl3 own", "ltlhard own"}   # uniform has none
+    clf, views = _cache_views(tiny_data, tiny_classifier, tmp_path / "cache")
+    for name, options in (("ltl", {}), ("ltl3", {"early_stop": 3}), ("ltlhard", {"aggregation": "hard"})):
+        sel = load_selector(run, **options)
+        order = [sel.classes.index(c) for c in clf.classes]
+        for k in (1, 2):
+            own, row = rows[f"{name} own", k], rows[name, k]
+            assert own["own"] == name and own["clips_per_video"] == 0 and own["classifier_gflops_per_video"] == 0
+            assert own["cheap_gflops_per_video"] == row["cheap_gflops_per_video"] > 0 and own["videos"] == row["videos"] == len(views)
+            choices = [(sel.select(view, k), label) for view, label in views]
+            probs = [c.probs[order] for c, _ in choices]
+            labels = [label for _, label in choices]
+            assert own["top1"] == pytest.approx(sum(topk_correct(p, y, 1) for p, y in zip(probs, labels)) / len(views))
+            assert own["top5"] == pytest.approx(sum(topk_correct(p, y, 5) for p, y in zip(probs, labels)) / len(views))
+            assert own["map"] == pytest.approx(mean_average_precision(torch.stack(probs), labels))
+            steps = {int(c.scores["picked_at"].nan_to_num(0).max()) for c, _ in choices}
+            assert steps == {3 if name == "ltl3" else 2}
+    assert "| ltl own | 1 |" in (tmp_path / "b" / "results.md").read_text()
+    # A rerun from the caches gives the same rows.
+    again = run_benchmark(config, progress=False)
+    assert again["rows"] == results["rows"]
+
+
+def test_own_probabilities_are_mapped_onto_the_classifiers_classes_by_name():
+    from scsampler.benchmark.accuracy import own_order
+    from scsampler.selectors.base import ClipSelector
+
+    sel = ClipSelector()
+    assert own_order(sel, ["a", "b"]) is None                               # no own recognition
+    sel.classes = ("c", "a", "b")
+    assert own_order(sel, ["a", "b", "c"]).tolist() == [1, 2, 0]
+    with pytest.raises(ConfigError, match="lacks the classifier's d") as err:
+        own_order(sel, ["a", "b", "c", "d"])
+    assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="has classes the classifier lacks: c"):
+        own_order(sel, ["a", "b"])
+
+
+def test_sampler_options_are_checked(tiny_data, tiny_classifier, skim_run, tmp_path):
+    from scsampler.benchmark.run import BenchmarkConfig, run_benchmark
+
+    def bench(options):
+        return run_benchmark(BenchmarkConfig(data=str(tiny_data), classifier=str(tiny_classifier), out=str(tmp_path / "b"),
+                                             strategies=("ltl",), samplers={"ltl": str(skim_run["skim"])}, sampler_options=options,
+                                             ks=(1,), timing_videos=0), progress=False)
+
+    with pytest.raises(ConfigError, match=r"ltl\.bogus: 'bogus' is not an option of the listen-to-look selector \(it takes: steps"):
+        bench({"ltl": {"bogus": 1}})
+    with pytest.raises(ConfigError, match="stride is --stride"):
+        bench({"ltl": {"stride": 2}})
+    with pytest.raises(ConfigError, match="other is not a --sampler NAME"):
+        bench({"other": {"early_stop": 1}})
+    with pytest.raises(ConfigError, match="set its stride to 2: give it as --stride"):
+        bench({"ltl": {"sparse": 2}})
+
+
+def test_benchmark_and_predict_options_on_the_command_line(tiny_data, tiny_classifier, skim_run, tmp_path, capsys):
+    from scsampler.cli.main import main
+
+    base = ["benchmark", "--data", str(tiny_data), "--classifier", str(tiny_classifier), "--out", str(tmp_path / "b"),
+            "--strategies", "ltl", "--sampler", f"ltl={skim_run['skim']}", "--k", "1", "--timing-videos", "0"]
+    for bad in ("ltl.early_stop", "early_stop=3", "ltl.=3", ".early_stop=3"):
+        assert main([*base, "--sampler-option", bad]) == 2
+        (line,) = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+        assert line.startswith("scsampler benchmark: error: --sampler-option takes NAME.KEY=VALUE"), line
+    assert main([*base, "--sampler-option", "ltl.early_stops=3"]) == 2
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert "early_stops" in line
+    assert main([*base, "--sampler-option", "ltl.early_stop=1", "--sampler-option", "ltl.aggregation=hard"]) == 0
+    results = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert results["config"]["sampler_options"] == {"ltl": {"early_stop": 1, "aggregation": "hard"}}
+    assert results["selectors"][0]["steps"] == 1 and results["selectors"][0]["aggregation"] == "hard"
+    capsys.readouterr()
+    # predict: --early-stop and --aggregation reach a listen-to-look run, and only one.
+    entry = read_manifest(tiny_data / "manifest.csv", split="test")[0]
+    out = tmp_path / "r.jsonl"
+    assert main(["predict", str(entry.path), "--classifier", str(tiny_classifier), "--sampler", str(skim_run["skim"]), "--k", "2",
+                 "--early-stop", "1", "--aggregation", "hard", "--out", str(out), "--no-progress"]) == 0
+    line = json.loads(out.read_text().splitlines()[0])
+    assert line["settings"]["selector"]["steps"] == 1 and line["settings"]["selector"]["aggregation"] == "hard"
+    assert any("of 1 steps" in n for n in line["notes"]) and not any("the policy ran" in n for n in line["notes"])  # K=2: one step's picks
+    capsys.readouterr()
+    assert main(["predict", str(entry.path), "--classifier", str(tiny_classifier), "--strategy", "uniform", "--early-stop", "3",
+                 "--out", str(tmp_path / "u.jsonl"), "--no-progress"]) == 2
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert line == "scsampler predict: error: --early-stop applies to listen-to-look only, not to uniform"
