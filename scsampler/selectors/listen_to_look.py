@@ -203,7 +203,7 @@ class ListenToLookSelector(ClipSelector):
             raise ConfigError(f"frame must be one of {', '.join(FRAMES)}, got {frame!r}")
         if aggregation not in AGGREGATION:
             raise ConfigError(f"aggregation must be one of {', '.join(AGGREGATION)}, got {aggregation!r}")
-        self.name, self.model, self.steps, self.sparse, self.frame = name, model, steps, int(sparse), frame
+        self.name, self.model, self.steps, self.sparse, self.frame = name, model, steps, sparse, frame
         self.aggregation, self.classes = aggregation, tuple(model.config["classes"])
         self.stride = self.sparse    # the benchmark's and predict's name for it
         self.needs = Needs(features=("if", "audio") if frame == "iframe" else ("audio",), audio="optional")
