@@ -15,7 +15,7 @@
      light features. The trained gate is then used with any clip classifier, which it never saw.
    - ``end-to-end`` (section 4.3): the head classifies the gated features of the clip classifier
      (its pooled feature before ``fc``, computed once with the frozen classifier and cached under
-     ``<cache>/epitoma-heavy``), so the gate learns what helps that classifier.
+     ``<cache>/clip-outputs``, shared with Listen to Look's teacher), so the gate learns what helps that classifier.
 
 A run directory holds ``light.safetensors``, ``gate.safetensors``, ``head.safetensors``,
 ``config.json`` (``"kind": "epitoma"``, written last) and ``curve.json``; ``load_selector(run)``
@@ -35,9 +35,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors import safe_open
 from torch.optim.swa_utils import update_bn
-from safetensors.torch import save_file
 from tqdm import tqdm
 
 from scsampler.assets import TRIMMED_LIGHT
@@ -51,13 +49,14 @@ from scsampler.engine.runs import is_finished_run, run_identity
 from scsampler.engine.sampler import default_cache
 from scsampler.errors import ConfigError, ScsamplerError
 from scsampler.features.extractor import ExtractorConfig
-from scsampler.files import atomic_path, atomic_write_json, digest
+from scsampler.files import atomic_write_json, digest
 from scsampler.io.decode import DecodeStats
 from scsampler.io.video import probe
 from scsampler.models.epitoma import EpitomaHead, L0Penalty, LightNet, TimestepGate
 from scsampler.models.registry import create_model, list_models
 from scsampler.models.weights import load_weights, read_run_config, save_run
 from scsampler.runtime.classifier import ClipClassifier, load_classifier
+from scsampler.runtime.clip_outputs import cached_clip_outputs, pooled_features
 from scsampler.runtime.sampler import packed_keys, prepare
 from scsampler.selectors.epitoma import FRAMES, RUN_FILES, middle_frames, nearest_source, own_iframe_rows, thumbnail_size
 from scsampler.selectors.ranking import select_uniform
@@ -188,53 +187,16 @@ def _middle_frames_cached(entry: ManifestEntry, grid, small_side: int, cache_roo
 
 
 # -- the clip classifier's features (end-to-end) ----------------------------------------------------
-def pooled_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """A clip classifier's pooled feature: ``forward_features``, else the input of its ``fc`` layer
-    (torchvision's video ResNets: 512-d)."""
-    if hasattr(model, "forward_features"):
-        return model.forward_features(x)
-    fc = getattr(model, "fc", None)
-    if not isinstance(fc, nn.Linear):
-        raise ConfigError(f"{type(model).__name__}: no forward_features and no fc layer to read the clip feature from")
-    got = {}
-    hook = fc.register_forward_pre_hook(lambda _m, args: got.__setitem__("x", args[0]))
-    try:
-        model(x)
-    finally:
-        hook.remove()
-    return got["x"]
-
-
-@torch.inference_mode()
-def clip_features(classifier: ClipClassifier, clips: torch.Tensor) -> torch.Tensor:
-    """uint8 ``(K, 3, T, H, W)`` decoded clips -> ``(K, D)`` pooled features of the classifier."""
-    classifier.model.eval()
-    out = [pooled_features(classifier.model, classifier.transform(clips[i : i + classifier.batch_size].to(classifier.device))).float().cpu()
-           for i in range(0, len(clips), classifier.batch_size)]
-    return torch.cat(out) if out else torch.zeros(0, 0)
-
-
 def heavy_features(classifier: ClipClassifier, entries: list[ManifestEntry], cache_root: Path, progress: bool,
                    chunk: int = 64) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """``(L, D)`` features of every clip of each video, cached by the classifier and the file's content."""
+    """``(L, D)`` pooled features of every clip of each video, from the cache Listen to Look's teacher
+    shares (:func:`scsampler.runtime.clip_outputs.cached_clip_outputs`), and the videos that failed."""
     out, errors = {}, {}
     for e in tqdm(entries, desc="classifier features", unit="video", disable=not progress):
         try:
-            video = digest(e.path, size=16)
-            path = cache_root / "epitoma-heavy" / classifier.key / video[:2] / f"{video}.safetensors"
-            if path.exists():
-                with safe_open(str(path), framework="pt") as f:
-                    out[e.video_id] = f.get_tensor("features")
-                continue
-            n = classifier.grid.num_clips(probe(e.path).duration)
-            feats = torch.cat([clip_features(classifier, classifier.decode(e.path, list(range(i, min(n, i + chunk)))))
-                               for i in range(0, n, chunk)])
+            out[e.video_id] = cached_clip_outputs(classifier, e, cache_root, chunk)[0]
         except (ScsamplerError, OSError) as err:
             errors[e.video_id] = f"{e.video_id}: {err}"
-            continue
-        with atomic_path(path) as tmp:
-            save_file({"features": feats.contiguous()}, str(tmp), metadata={"video_id": e.video_id})
-        out[e.video_id] = feats
     return out, errors
 
 
@@ -508,6 +470,6 @@ def fit_epitoma(config: EpitomaTrainConfig, *, progress: bool = True, reuse: boo
     return save_run(run, {"light.safetensors": light_net, "gate.safetensors": gate, "head.safetensors": head}, saved)
 
 
-__all__ = ["EpitomaTask", "EpitomaTrainConfig", "MODES", "clip_features", "evaluate", "fit_epitoma", "heavy_features",
+__all__ = ["EpitomaTask", "EpitomaTrainConfig", "MODES", "evaluate", "fit_epitoma", "heavy_features",
            "iframe_timesteps", "initial_light", "light_features", "light_kwargs", "load_timestep_frames", "pooled_features",
            "precise_batchnorm", "timestep_batch", "train_gate", "train_light"]

@@ -4,7 +4,7 @@
 (the nearest I-frame thumbnail from the feature cache, or its exact first frame, decoded and cached
 under ``<cache>/ltl-first``) and its log-mel window; the targets are the frozen clip classifier's
 pooled feature and class distribution on that clip, computed once and cached under
-``<cache>/ltl-teacher/<classifier key>``. With ``pretrain_data``, the clips of that data directory's
+``<cache>/clip-outputs/<classifier key>`` (shared with VideoEpitoma). With ``pretrain_data``, the clips of that data directory's
 train split (the trimmed ``pretrain`` preset) join the training set. Loss (eq. 4): L1 between the student's fused feature and
 the teacher's feature (mean over the dimensions) plus ``lam`` times the soft-target cross-entropy.
 The student is trained from scratch.
@@ -32,8 +32,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import save_file
 from tqdm import tqdm
 
 from scsampler.data.cache import FeatureCache
@@ -46,13 +44,14 @@ from scsampler.engine.runs import is_finished_run, run_identity
 from scsampler.engine.sampler import default_cache
 from scsampler.errors import ConfigError, ScsamplerError
 from scsampler.features.extractor import ExtractorConfig
-from scsampler.files import atomic_path, atomic_write_json, digest
+from scsampler.files import atomic_write_json, digest
 from scsampler.io.grid import ClipGrid
 from scsampler.io.video import probe
 from scsampler.models.listen_to_look import INDEXING, ImgAud2Vid, SkimmingPolicy
 from scsampler.models.registry import create_model, list_models
 from scsampler.models.weights import save_run
 from scsampler.runtime.classifier import ClipClassifier, load_classifier
+from scsampler.runtime.clip_outputs import cached_clip_outputs, clip_outputs
 from scsampler.runtime.sampler import packed_keys, prepare
 from scsampler.selectors.listen_to_look import FRAMES, KIND, first_frames, load_student, step_audio, step_inputs
 
@@ -158,41 +157,10 @@ def _first_frames_cached(entry, grid, small_side: int, n: int, cache_root: Path)
 
 
 # -- the teacher ------------------------------------------------------------------------------------
-@torch.inference_mode()
-def teacher_outputs(classifier: ClipClassifier, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 ``(K, 3, T, H, W)`` decoded clips -> ``(K, D)`` pooled features (the input of the
-    classifier's ``fc``) and ``(K, C)`` probabilities, in one forward pass."""
-    model = classifier.model.eval()
-    fc = getattr(model, "fc", None)
-    if not isinstance(fc, nn.Linear):
-        raise ConfigError(f"{type(model).__name__}: no fc layer to read the clip feature from")
-    feats, probs = [], []
-    got = {}
-    hook = fc.register_forward_pre_hook(lambda _m, args: got.__setitem__("x", args[0]))
-    try:
-        for i in range(0, len(clips), classifier.batch_size):
-            logits = model(classifier.transform(clips[i : i + classifier.batch_size].to(classifier.device)))
-            feats.append(got["x"].float().cpu())
-            probs.append(torch.softmax(logits.float(), 1).cpu())
-    finally:
-        hook.remove()
-    return torch.cat(feats), torch.cat(probs)
-
-
-def teacher_targets(classifier: ClipClassifier, entry: ManifestEntry, cache_root: Path,
-                    chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(L, D)`` features and ``(L, C)`` probabilities of every clip of a video, cached per video."""
-    video = digest(entry.path, size=16)
-    path = cache_root / "ltl-teacher" / classifier.key / video[:2] / f"{video}.safetensors"
-    if path.exists():
-        with safe_open(str(path), framework="pt") as f:
-            return f.get_tensor("features"), f.get_tensor("probs")
-    n = classifier.grid.num_clips(probe(entry.path).duration)
-    parts = [teacher_outputs(classifier, classifier.decode(entry.path, list(range(i, min(n, i + chunk))))) for i in range(0, n, chunk)]
-    feats, probs = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-    with atomic_path(path) as tmp:
-        save_file({"features": feats.contiguous(), "probs": probs.contiguous()}, str(tmp), metadata={"video_id": entry.video_id})
-    return feats, probs
+# The teacher's targets are the clip classifier's pooled feature and softmax of every clip: the shared
+# cache of scsampler.runtime.clip_outputs (VideoEpitoma's end-to-end mode reads the same entries).
+teacher_outputs = clip_outputs
+teacher_targets = cached_clip_outputs
 
 
 # -- distillation -----------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def test_end_to_end_training_on_middle_frames(tiny_data, tiny_classifier, tmp_pa
     saved, r = _check_run(run, tiny_data, tiny_classifier)
     assert saved["mode"] == "end-to-end" and saved["head_feature_dim"] == 32       # classifier_tiny's pooled feature
     assert saved["classifier"]["key"] == load_classifier(tiny_classifier).key
-    assert len(list((tmp_path / "cache" / "epitoma-heavy").rglob("*.safetensors"))) == 9   # train and test videos
+    assert len(list((tmp_path / "cache" / "clip-outputs").rglob("*.safetensors"))) == 9   # train and test videos
     assert saved["frames_decoded_per_video"] >= saved["clips_per_video"]          # a middle frame per clip, decoded
     assert any("middle frames" in n for n in r.notes)
     with pytest.raises(ConfigError, match="mode must be one of"):

@@ -100,7 +100,7 @@ def test_both_stages_train_from_raw_files_with_one_command_each(ltl_runs, tiny_c
     model = load_listen_to_look(ltl_runs["skim"])
     assert model.policy is not None and model.policy.hidden == 16
     assert load_listen_to_look(ltl_runs["distill"]).policy is None
-    assert len(list((ltl_runs["cache"] / "ltl-teacher").rglob("*.safetensors"))) == d["training_videos"]
+    assert len(list((ltl_runs["cache"] / "clip-outputs").rglob("*.safetensors"))) == d["training_videos"]
     # Rerunning a finished stage reuses it.
     from scsampler.cli.main import main
     from scsampler.engine import listen_to_look as engine
