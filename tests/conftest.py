@@ -303,6 +303,11 @@ def media(tmp_path_factory) -> dict[str, Path]:
     # Variable frame rate with frames missing just before the end of the last whole clip.
     out["vfr_gap"] = d / "vfr_gap.mp4"
     _write_timed(out["vfr_gap"], blob_frames(len(VFR_GAP_TIMES_MS), dx=1), VFR_GAP_TIMES_MS)
+    # Issue 18's parallel cheap pass: 12 s of H.264 with B-frames, a panning background and an IDR
+    # picture every 22 frames (1.375 s), off the 1-s clip grid, so chunks split inside clips.
+    out["idr_gops"] = d / "idr_gops.mp4"
+    write_video(out["idr_gops"], blob_frames(192, dx=3, pan=1), fps=16, gop=22, bframes=2,
+                audio=np.concatenate([tone(700, 6), tone(2500, 6)]), sample_rate=16000)
     # A 80x64 preview as stream 0 beside the 160x128 video as stream 1.
     out["two_video_streams"] = d / "two_video_streams.mkv"
     _write_two_video_streams(out["two_video_streams"], blob_frames(48, dx=3))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from scsampler.cli.predict import add_engine_options, engine_options
+from scsampler.cli.predict import add_decode_processes, add_engine_options, decode_processes, engine_options
 
 # Library imports happen inside run(): `scsampler --help` must not pay for importing torch.
 ALL_FEATURES = ("md", "rgbr", "if", "audio")
@@ -29,6 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument("--small-side", type=int, default=64, help="longest side of residuals and I-frame thumbnails (default 64)")
     p.add_argument("--sample-rate", type=int, default=16000, help="audio resampling rate in Hz (default 16000)")
     p.add_argument("--workers", type=int, default=1, help="videos processed in parallel (default 1)")
+    add_decode_processes(p)
     p.add_argument("--root", metavar="DIR", help="refuse manifest paths that resolve outside DIR")
     p.add_argument("--retry-failed", action="store_true", help="retry videos whose failure is cached")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -44,6 +45,10 @@ def run(args) -> int:
     engine = engine_options(args, stages=1)
     if engine is not None and args.workers != 1:
         raise ConfigError("--workers is the local engine's: with --engine ray give --workers-per-stage")
+    processes = decode_processes(args, engine)
+    if args.workers > 1 and processes > 1:
+        # Each --workers process is a daemon, which may not start processes of its own.
+        raise ConfigError("give --workers (videos in parallel) or --decode-processes (one video in parallel), not both")
     features = tuple(f.strip() for f in args.features.split(",") if f.strip())
     try:
         config = ExtractorConfig(
@@ -58,7 +63,7 @@ def run(args) -> int:
         return 2
     common = dict(retry_failed=args.retry_failed, root=args.root, progress=not args.no_progress and sys.stderr.isatty())
     if engine is None:
-        summary = extract_many(args.inputs, args.cache, config, workers=args.workers, **common)
+        summary = extract_many(args.inputs, args.cache, config, workers=args.workers, decode_processes=processes, **common)
     else:
         from scsampler.runners.ray import extract_ray
 

@@ -38,6 +38,25 @@ def add_engine_options(p, stages: str) -> None:
     g.add_argument("--workers-per-stage", type=_counts, metavar="N[,M]", help=f"with --engine ray: {stages}")
 
 
+def add_decode_processes(p) -> None:
+    """``--decode-processes``, the cheap pass's parallel decoding of one video (predict, extract)."""
+    p.add_argument("--decode-processes", type=int, default=1, metavar="N",
+                   help="decode each video's cheap pass in N processes, in chunks split at its key frames, one decoding "
+                   "thread each: the same features, sooner on N cores (H.264 with IDR key frames in a file with an index, "
+                   "such as MP4 or Matroska; other videos are decoded in one process) (default 1)")
+
+
+def decode_processes(args, engine: dict | None) -> int:
+    """``--decode-processes``, checked: at least 1, and for the local engine only."""
+    from scsampler.errors import ConfigError
+
+    if args.decode_processes < 1:
+        raise ConfigError(f"--decode-processes must be >= 1, got {args.decode_processes}")
+    if engine is not None and args.decode_processes != 1:
+        raise ConfigError("--decode-processes applies to --engine local only: with ray, give more workers")
+    return args.decode_processes
+
+
 def engine_options(args, stages: int) -> dict | None:
     """``None`` for the local engine, else ``{"address", "workers"}`` for the Ray runner; with Ray
     missing, a one-line error naming the extra that installs it."""
@@ -114,6 +133,7 @@ def add_parser(sub) -> None:
 
     p.add_argument("--device", default="cpu", help="where the classifier runs: cpu (default), cuda, cuda:N, mps "
                    "(decoding and the samplers stay on the CPU)")
+    add_decode_processes(p)
     p.add_argument("--retry-failed", action="store_true", help="retry videos recorded as failed in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_engine_options(p, "cheap-pass workers (one CPU each) and classifier workers (one GPU each with --device cuda, "
@@ -200,6 +220,7 @@ def run(args) -> int:
     from scsampler.selectors.registry import trained_selector
 
     engine = engine_options(args, stages=2)
+    processes = decode_processes(args, engine)
     inputs = list(args.inputs) + list(args.manifest)
     if not inputs:
         raise ConfigError("no videos: give VIDEO files and/or --manifest CSV")
@@ -239,7 +260,8 @@ def run(args) -> int:
     common = dict(k=args.k, fallback=fallback, seed=args.seed, retry_failed=args.retry_failed, report=args.report,
                   progress=not args.no_progress and sys.stderr.isatty())
     if engine is None:
-        summary = predict_many(entries, classifier, selector, args.out, **common, ground_truth=ground_truth)
+        summary = predict_many(entries, classifier, selector, args.out, **common, ground_truth=ground_truth,
+                               decode_processes=processes)
     else:
         from scsampler.runners.ray import predict_ray
 

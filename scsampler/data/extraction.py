@@ -50,8 +50,10 @@ def expand_inputs(inputs: list[str], root: str | os.PathLike | None = None) -> l
     return entries
 
 
-def extract_one(entry: ManifestEntry, cache: FeatureCache, *, retry_failed: bool = False) -> tuple[str, str | None]:
-    """Features of one video into ``cache``. Returns ``(outcome, error)`` with outcome one of
+def extract_one(entry: ManifestEntry, cache: FeatureCache, *, retry_failed: bool = False,
+                decode_processes: int = 1) -> tuple[str, str | None]:
+    """Features of one video into ``cache``, its video decoded by ``decode_processes`` processes
+    (see :func:`extract_clip_features`). Returns ``(outcome, error)`` with outcome one of
     ``"done"``, ``"skipped"`` (already cached) or ``"failed"``; never raises for a bad video."""
     path = str(entry.path)
     try:
@@ -68,7 +70,7 @@ def extract_one(entry: ManifestEntry, cache: FeatureCache, *, retry_failed: bool
     if known is not None and (known["status"] == "ok" or not retry_failed):
         return ("skipped", None) if known["status"] == "ok" else ("failed", known["error"])
     try:
-        stream = extract_clip_features(path, cache.config, video_id=entry.video_id)
+        stream = extract_clip_features(path, cache.config, video_id=entry.video_id, processes=decode_processes)
         t0 = time.perf_counter()
         cache.write(
             key,
@@ -96,9 +98,9 @@ def _worker_init():
 
 
 def _work(args):
-    entry, root, config, retry = args
+    entry, root, config, retry, processes = args
     cache = FeatureCache(root, config)
-    return entry.video_id, *extract_one(entry, cache, retry_failed=retry)
+    return entry.video_id, *extract_one(entry, cache, retry_failed=retry, decode_processes=processes)
 
 
 def extract_many(
@@ -110,13 +112,16 @@ def extract_many(
     retry_failed: bool = False,
     progress: bool = True,
     root: str | os.PathLike | None = None,
+    decode_processes: int = 1,
 ) -> ExtractSummary:
     """Cheap features of every input into the cache at ``cache_root``; a summary of the outcome is
-    also written next to the features (``<settings-key>/last-run.json``)."""
+    also written next to the features (``<settings-key>/last-run.json``). ``workers`` processes
+    take a video each, or ``decode_processes`` decode each video in chunks (the same features);
+    a worker decodes its videos in one process."""
     entries = inputs if inputs and isinstance(inputs[0], ManifestEntry) else expand_inputs(list(inputs), root)
     cache = FeatureCache(cache_root, config)
     summary = ExtractSummary()
-    jobs = [(e, cache_root, config, retry_failed) for e in entries]
+    jobs = [(e, cache_root, config, retry_failed, decode_processes) for e in entries]
     bar = tqdm(total=len(jobs), desc="extract", unit="video", disable=not progress)
     try:
         if workers > 1 and len(jobs) > 1:

@@ -16,17 +16,32 @@ The features of paper section 3.3, per clip of the grid:
 
 Video and audio are read by two independent streaming decoders zipped clip by clip, so memory
 holds about one clip of each and does not depend on how the file interleaves its streams.
+
+With ``processes`` > 1 the video is decoded in chunks by that many worker processes, one decoding
+thread each, and their clips are joined in order (:func:`plan_chunks`); every clip's features are
+those of the one-process pass, bit for bit. A chunk starts at an H.264 IDR picture, from which the
+decoder gives the same pictures and vectors as from the file's start, and RGB-R's anchor (the I/P
+frame before) is the IDR picture or a frame after it, which the worker decodes too. A chunk is the
+clips that start in it: its worker decodes on past its end to the end of its last clip, and the
+next one decodes the frames between its IDR picture and its first clip for their anchors only.
+The audio is read in this process (a log-mel window spans two clips).
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import math
+import multiprocessing as mp
 import os
+import signal
+import sys
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -37,6 +52,8 @@ from scsampler.features.motion import MOTION_VECTOR_DTYPE, block_motion, motion_
 from scsampler.io.grid import ClipGrid
 from scsampler.io.video import (
     MV_EXPORT_CODECS,
+    SeekMissed,
+    idr_times,
     intra_only,
     iter_audio,
     iter_video_frames,
@@ -122,11 +139,14 @@ class FeatureStream:
     """Iterate to get :class:`ClipFeatures` clip by clip; ``meta`` fills in as it goes."""
 
     def __init__(self, path: str, config: ExtractorConfig, video_id: str | None = None, *,
-                 frames_per_clip: int = 0, clips: set[int] | None = None):
+                 frames_per_clip: int = 0, clips: set[int] | None = None, processes: int = 1):
+        if processes < 1:
+            raise ValueError(f"processes must be >= 1, got {processes}")
         self.path = os.fspath(path)
         self.config = config
         self.frames_per_clip = frames_per_clip
         self.clips = clips
+        self.processes = processes
         self.video_id = video_id if video_id is not None else os.path.basename(self.path)
         info = probe(self.path)
         grid = config.grid
@@ -155,7 +175,7 @@ class FeatureStream:
     def __iter__(self) -> Iterator[ClipFeatures]:
         cfg, meta = self.config, self.meta
         wants_video = bool({"md", "rgbr", "if"} & set(cfg.features))
-        video = self._video_clips() if wants_video else None
+        video = self._video() if wants_video else None
         audio = self._audio_clips() if "audio" in cfg.features else None
         if audio is None:
             meta.audio = "not requested"
@@ -178,13 +198,72 @@ class FeatureStream:
             yield feats
 
     # -- video -------------------------------------------------------------------------------
-    def _video_clips(self) -> Iterator[ClipFeatures]:
+    def _video(self) -> Iterator[ClipFeatures]:
+        """Every clip's video features: in chunks decoded in parallel where asked for and possible
+        (:meth:`_chunks`), else in this process."""
+        chunks = self._chunks() if self.processes > 1 else []
+        return self._video_in_chunks(chunks) if len(chunks) > 1 else self._video_clips()
+
+    @functools.cached_property
+    def _motion(self) -> tuple[bool, bool]:
+        """Whether the pass reads motion (MD or RGB-R), and whether from the bitstream's vectors."""
+        motion = bool({"md", "rgbr"} & set(self.config.features))
+        # An intra-only stream (-g 1) of a codec that could carry vectors carries none: decoded motion.
+        return motion, motion and self.meta.info.codec in MV_EXPORT_CODECS and not intra_only(self.path)
+
+    def _chunks(self) -> list[tuple[Fraction | None, int, int]]:
+        """The chunks of :func:`plan_chunks` where the video may be decoded in parallel; one or none
+        where it may not: a pass without bitstream motion (block matching needs the frame before;
+        I-frames alone are decoded fast), a file without IDR pictures a seek reaches
+        (:func:`idr_times`), or a process that may not start others (a daemon: ``extract --workers``)."""
+        _, bitstream = self._motion
+        if not bitstream or mp.current_process().daemon:
+            return []
+        return plan_chunks(idr_times(self.path), self.meta.num_clips_expected, self.config.grid, self.processes)
+
+    def _video_in_chunks(self, chunks: list[tuple[Fraction | None, int, int]]) -> Iterator[ClipFeatures]:
+        """The clips of ``chunks``, each chunk decoded by one of ``processes`` worker processes, in
+        order. At most two chunks per process are in flight (being decoded, or decoded and not yet
+        read), which bounds the memory their features hold."""
+        meta = self.meta
+        meta.motion_source = "bitstream"
+        # What the workers need of this stream, probed once here: each opens the file once, to decode.
+        worker = copy.copy(self)
+        worker._logmel, worker.meta = None, StreamMeta(info=meta.info, num_clips_expected=meta.num_clips_expected)
+        ahead: deque = deque()
+        todo = iter(chunks)
+        with mp.get_context(_START_METHOD).Pool(min(self.processes, len(chunks)), initializer=_worker_init) as pool:
+            while True:
+                while len(ahead) < 2 * self.processes and (chunk := next(todo, None)) is not None:
+                    ahead.append((chunk, pool.apply_async(_decode_chunk, (worker, chunk))))
+                if not ahead:
+                    return
+                (_, first, stop), result = ahead.popleft()
+                t0 = time.perf_counter()
+                try:
+                    clips, types = result.get()
+                except SeekMissed as err:
+                    # A container whose index misled the seek: read on from the file's start here.
+                    log.debug("%s: %s; decoding the rest in one process", self.path, err.cause)
+                    pool.terminate()
+                    yield from self._video_clips(first)
+                    return
+                meta.seconds["video"] += time.perf_counter() - t0
+                for t, n in types.items():
+                    meta.frame_types[t] = meta.frame_types.get(t, 0) + n
+                yield from clips
+                if len(clips) < stop - first:
+                    return  # the video stream ends in this chunk (a file cut short)
+
+    def _video_clips(self, first: int = 0, stop: int | None = None, start: Fraction | None = None) -> Iterator[ClipFeatures]:
+        """Video features of clips ``first`` to ``stop`` (default: the last), decoded from the key
+        frame at ``start`` s (None: the file's start). Frames before clip ``first`` are decoded for
+        the anchors of the residuals and the codec's references only."""
         cfg, meta, info = self.config, self.meta, self.meta.info
         grid = cfg.grid
+        stop = meta.num_clips_expected if stop is None else stop
         want_md, want_rgbr, want_if = ("md" in cfg.features), ("rgbr" in cfg.features), ("if" in cfg.features)
-        motion = want_md or want_rgbr
-        # An intra-only stream (-g 1) of a codec that could carry vectors carries none: decoded motion.
-        bitstream = motion and info.codec in MV_EXPORT_CODECS and not intra_only(self.path)
+        motion, bitstream = self._motion
         meta.motion_source = ("bitstream" if bitstream else "decoded") if motion else "none"
         H, W = info.height, info.width
         hg, wg = math.ceil(H / 16), math.ceil(W / 16)
@@ -204,11 +283,12 @@ class FeatureStream:
         pending: list[tuple[object, object]] = []   # (non-key frame, the I/P frame before it)
         anchor_frame = None
         frames = iter_video_frames(self.path, export_mvs=motion and bitstream, keyframes_only=keyframes_only, resize=resize,
-                                   lazy=lazy)
+                                   lazy=lazy, start=start)
 
         def finish(clip_index: int) -> None:
             if lazy:
-                self._chosen_frames(acc, pending, clip_index, H, W, scale_small, want_md, want_rgbr)
+                if clip_index >= first:
+                    self._chosen_frames(acc, pending, clip_index, H, W, scale_small, want_md, want_rgbr)
                 pending.clear()
 
         current = 0
@@ -221,18 +301,22 @@ class FeatureStream:
         t0 = time.perf_counter()
         for fr in frames:
             idx = grid.index_of(fr.time)
-            if idx >= meta.num_clips_expected:
+            if idx >= stop:
                 goes_on = True
                 break
             while idx > current:
                 finish(current)
-                meta.seconds["video"] += time.perf_counter() - t0
-                yield acc.emit(grid.clip(self.video_id, current), hg, wg, sh, sw)
-                t0 = time.perf_counter()
+                if current >= first:
+                    meta.seconds["video"] += time.perf_counter() - t0
+                    yield acc.emit(grid.clip(self.video_id, current), hg, wg, sh, sw)
+                    t0 = time.perf_counter()
+                else:
+                    acc.clear()
                 current += 1
             last_t = fr.time
             acc.types.append(fr.pict_type)
-            meta.frame_types[fr.pict_type] = meta.frame_types.get(fr.pict_type, 0) + 1
+            if current >= first:
+                meta.frame_types[fr.pict_type] = meta.frame_types.get(fr.pict_type, 0) + 1
             if lazy:
                 if not fr.key:
                     pending.append((fr, anchor_frame))
@@ -268,13 +352,16 @@ class FeatureStream:
             # Only key frames were decoded, so the last of them does not mark the video's end; or
             # frames go on past the last clip (with a variable frame rate, the last frame before the
             # grid's end may lie well before it).
-            end = meta.num_clips_expected
+            end = stop
         else:
             # A clip counts only if the decoded video reaches (about) its end: a truncated file
             # yields fewer clips, never clips of made-up features.
-            end = min(meta.num_clips_expected, grid.num_clips(last_t + native_dt * 1.5))
+            end = min(stop, grid.num_clips(last_t + native_dt * 1.5))
         while current < end:
-            yield acc.emit(grid.clip(self.video_id, current), hg, wg, sh, sw)
+            if current >= first:
+                yield acc.emit(grid.clip(self.video_id, current), hg, wg, sh, sw)
+            else:
+                acc.clear()
             current += 1
 
     def _chosen_frames(self, acc, pending, clip_index, H, W, scale_small, want_md, want_rgbr) -> None:
@@ -377,6 +464,9 @@ _NO_MVS = np.zeros(0, dtype=MOTION_VECTOR_DTYPE)  # a P/B frame without side dat
 
 class _ClipAccumulator:
     def __init__(self):
+        self.clear()
+
+    def clear(self) -> None:
         self.md, self.rgbr, self.iframes, self.types = [], [], [], []
 
     def emit(self, clip: ClipRecord, hg: int, wg: int, sh: int, sw: int) -> ClipFeatures:
@@ -387,8 +477,60 @@ class _ClipAccumulator:
             iframes=np.stack(self.iframes) if self.iframes else np.zeros((0, 3, sh, sw), np.uint8),
             frame_types="".join(self.types),
         )
-        self.__init__()
+        self.clear()
         return out
+
+
+# Seconds of video a worker process decodes at a time, about: chunks start at IDR pictures, and
+# their number is a multiple of the processes, so that each gets as many. Short enough that the
+# last ones leave no process idle for long, long enough that the clip or so a chunk decodes twice
+# (the frames between its IDR picture and its first clip) costs little.
+CHUNK_S = 30
+MIN_CHUNK_CLIPS = 4   # a chunk of fewer clips is not worth its seek: its clips join the chunk before
+
+
+def plan_chunks(idr: Sequence[Fraction], num_clips: int, grid: ClipGrid, processes: int) -> list[tuple[Fraction | None, int, int]]:
+    """How the cheap pass splits clips ``0 .. num_clips - 1`` among ``processes`` parallel decoders:
+    ``(start, first, stop)`` per chunk, in order, the clips ``first`` to ``stop - 1`` decoded from
+    the IDR picture at ``start`` s (one of ``idr``, see :func:`scsampler.io.video.idr_times`; None
+    for the first chunk: the file's start). A chunk holds the clips that start at or after its IDR
+    picture and before the next chunk's; a clip that spans the next chunk's IDR picture is its
+    chunk's last. Each chunk starts at the IDR picture nearest to an even split of the clips;
+    one chunk means the video is not split (no IDR picture where one is needed)."""
+    d = grid.clip_duration
+    span = num_clips * d
+    pieces = processes * math.ceil(span / (processes * CHUNK_S))
+    cuts: list[tuple[Fraction | None, int]] = [(None, 0)]
+    for k in range(1, pieces):
+        ideal = span * k / pieces
+        start = min(idr, key=lambda t: abs(t - ideal), default=None)
+        if start is None:
+            break
+        first = math.ceil(start / d)
+        if first - cuts[-1][1] >= MIN_CHUNK_CLIPS and num_clips - first >= MIN_CHUNK_CLIPS:
+            cuts.append((start, first))
+    stops = [first for _, first in cuts[1:]] + [num_clips]
+    return [(start, first, stop) for (start, first), stop in zip(cuts, stops)]
+
+
+# Worker processes are forked where fork is the platform's default (Linux), as torch's DataLoader
+# forks its workers: spawned ones would each import torch again (2 s, a tenth of a 5-minute 720p
+# pass on two cores). They use no CUDA, and torch on one thread only (_worker_init).
+_START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
+
+
+def _worker_init() -> None:
+    # One torch thread before any torch op: a forked process has none of its parent's OpenMP
+    # threads and must not ask for them. Ctrl-C is the parent's to handle (it ends the pool).
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _decode_chunk(stream: FeatureStream, chunk: tuple[Fraction | None, int, int]) -> tuple[list[ClipFeatures], dict[str, int]]:
+    """A worker's part of :meth:`FeatureStream._video_in_chunks`: the video features of the clips
+    of ``chunk`` and the picture types counted in them (``stream.meta``, the worker's own)."""
+    start, first, stop = chunk
+    return list(stream._video_clips(first, stop, start)), stream.meta.frame_types
 
 
 def evenly_spaced(n: int, m: int) -> torch.Tensor:
@@ -401,7 +543,7 @@ def evenly_spaced(n: int, m: int) -> torch.Tensor:
 
 def extract_clip_features(
     path, config: ExtractorConfig = ExtractorConfig(), video_id: str | None = None, *,
-    frames_per_clip: int = 0, clips: set[int] | None = None,
+    frames_per_clip: int = 0, clips: set[int] | None = None, processes: int = 1,
 ) -> FeatureStream:
     """Start the cheap pass over ``path``; iterate the result for :class:`ClipFeatures`.
 
@@ -411,6 +553,11 @@ def extract_clip_features(
     (others get none). Both apply where motion vectors come from the bitstream; the block-matching
     fallback computes every frame.
 
+    ``processes`` > 1 decodes the video in chunks in that many worker processes, each on one
+    decoding thread (see the module docstring), with the same features; where it cannot (no
+    motion vectors in the bitstream, not H.264, no IDR picture to split at, a file too short, a
+    format without an index, a daemon process) the pass runs in this process, as with 1.
+
     Raises :class:`VideoError` at once for a file that can't be read or is shorter than a clip.
     """
-    return FeatureStream(path, config, video_id, frames_per_clip=frames_per_clip, clips=clips)
+    return FeatureStream(path, config, video_id, frames_per_clip=frames_per_clip, clips=clips, processes=processes)

@@ -11,6 +11,7 @@ import functools
 import itertools
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -335,6 +336,54 @@ def _scan_timeline(path: str, size: int, mtime_ns: int, index: int, audio_index:
     return restart, keyframes
 
 
+class SeekMissed(VideoError):
+    """A seek landed after the frame it was meant to reach (:func:`iter_video_frames`' ``start``)."""
+
+
+def idr_times(path: str | os.PathLike) -> tuple[Fraction, ...]:
+    """Times (s, first frame = 0) of the pictures of the video stream of ``path`` from which decoding
+    gives the same frames, picture types and motion vectors as decoding from the file's start: the
+    H.264 IDR pictures, which empty the decoder's references, so that no later picture refers to
+    one before them (a closed GOP). x264 makes every key frame one unless told ``open-gop``.
+
+    Empty for other codecs, whose key frames may open a GOP (MPEG-2, MPEG-4 Part 2 with B-frames
+    decode the B-frames before a key frame after it, from the GOP before), and for files whose
+    seeks may not land on the key frame asked for: formats without an index (MPEG-TS and MPEG-PS
+    land near it; so do raw streams). Reads packets, decodes nothing.
+    """
+    path = os.fspath(path)
+    with open_container(path) as container:
+        stream = _video_stream(container, path)
+        if (stream.codec_context.name != "h264" or container.format.flags & _TS_DISCONT
+                or not getattr(stream, "index_entries", None)):
+            return ()
+        extradata = stream.codec_context.extradata or b""
+        # MP4 and Matroska store NAL units behind their length (avcC extradata, first byte 1, gives
+        # the length's size); a stream without it has start codes (Annex B).
+        length_size = (extradata[4] & 3) + 1 if len(extradata) > 4 and extradata[0] == 1 else 0
+        origin, times = _stream_start(stream), []
+        try:
+            for packet in container.demux(stream):
+                if packet.size and packet.is_keyframe and packet.pts is not None and _has_idr(bytes(packet), length_size):
+                    times.append(Fraction(packet.pts) * packet.time_base - origin)
+        except av.error.FFmpegError as err:
+            log.debug("%s: demuxing stopped early: %s", path, err)
+    return tuple(sorted(times))
+
+
+def _has_idr(data: bytes, length_size: int) -> bool:
+    """Whether an H.264 access unit holds an IDR slice (NAL unit type 5): NAL units behind their
+    ``length_size``-byte lengths, or after start codes when ``length_size`` is 0."""
+    if not length_size:
+        return any(data[m.end()] & 0x1F == 5 for m in re.finditer(b"\x00\x00\x01", data[:-1]))
+    i = 0
+    while i + length_size < len(data):
+        if data[i + length_size] & 0x1F == 5:
+            return True
+        i += length_size + int.from_bytes(data[i:i + length_size], "big")
+    return False
+
+
 def intra_only(path: str | os.PathLike, packets: int = 32) -> bool:
     """True when the first ``packets`` packets of the video stream are all key frames: an intra-only
     stream (``-g 1``, the all-intra modes of cameras and editing exports), which carries no motion
@@ -413,6 +462,7 @@ def iter_video_frames(
     keyframes_only: bool = False,
     resize: dict[str, tuple[int, int, str]] | None = None,
     lazy: bool = False,
+    start: Fraction | None = None,
 ) -> Iterator[DecodedFrame]:
     """Decode the video stream once, in display order, with motion vectors attached. The stream is
     the one a player would play (:func:`video_stream_note`); in a file whose timestamps restart
@@ -424,6 +474,10 @@ def iter_video_frames(
     as ``(h, w, 3)`` uint8. Memory is one frame at a time whatever the video's length. With ``lazy``,
     ``images`` is a :class:`LazyImages` that converts a copy only when asked for it. Without
     ``resize`` no pixel is read, and the decoder skips its loop filter (H.264's deblocking).
+
+    ``start`` (s, first frame = 0): decoding begins at the key frame at or before that time instead
+    of the file's start; at one of :func:`idr_times` it gives the frames from there on exactly as
+    decoding from the start does. Raises :class:`SeekMissed` when the first frame comes after it.
     """
     path = os.fspath(path)
     with open_container(path) as container:
@@ -443,8 +497,13 @@ def iter_video_frames(
             # and times are the bitstream's (tests/features/test_md_exact.py).
             options["skip_loop_filter"] = "all"
         ctx.options = options
-        start = _stream_start(stream)
+        origin = _stream_start(stream)
         tb = stream.time_base
+        if start is not None:
+            try:
+                container.seek(int((start + origin) / tb), stream=stream, backward=True, any_frame=False)
+            except av.error.FFmpegError as err:
+                raise VideoError(path, f"cannot seek to {float(start):.2f} s: {_av_cause(err)}") from None
         resize = resize or {}
         reformatters = {name: VideoReformatter() for name in resize}
         last_t = None
@@ -453,7 +512,9 @@ def iter_video_frames(
                 # Some containers (raw streams) leave pts unset: count frames at the nominal rate.
                 t = 0.0 if last_t is None else last_t + 1.0 / float(stream.average_rate or 25)
             else:
-                t = float(Fraction(frame.pts) * tb - start)
+                t = float(Fraction(frame.pts) * tb - origin)
+            if last_t is None and start is not None and t > float(start):
+                raise SeekMissed(path, f"a seek to {float(start):.3f} s landed on a frame at {t:.3f} s")
             last_t = t
             ptype = PICT_TYPES.get(int(frame.pict_type), "?")
             key = bool(frame.key_frame) or ptype == "I"

@@ -91,9 +91,10 @@ def shared_extractor(scorers: dict[str, Scorer], classifier: ClipClassifier | No
 
 
 def cheap_scores(path, scorers: dict[str, Scorer], extractor: ExtractorConfig, num_clips: int, stride: int = 1,
-                 chunk: int = 64) -> tuple[Scores, dict]:
+                 chunk: int = 64, processes: int = 1) -> tuple[Scores, dict]:
     """Stream the cheap pass over ``path`` and score its clips with every scorer, ``chunk`` clips
-    at a time. Returns the scores and the stream's metadata."""
+    at a time; ``processes`` decode the video (see :func:`extract_clip_features`). Returns the
+    scores and the stream's metadata."""
     features = sorted({f for s in scorers.values() for f in s.features})
     cfg = dataclasses.replace(extractor, features=tuple(features))
     wanted = set(strided(num_clips, stride).tolist())
@@ -102,7 +103,8 @@ def cheap_scores(path, scorers: dict[str, Scorer], extractor: ExtractorConfig, n
     # as from the full features, where the scorer picks the same rows).
     per_clip = {s.frames_per_clip for s in scorers.values() if set(s.features) & {"md", "rgbr"}}
     frames_per_clip = per_clip.pop() if len(per_clip) == 1 else 0
-    stream = extract_clip_features(path, cfg, frames_per_clip=frames_per_clip, clips=wanted if stride > 1 else None)
+    stream = extract_clip_features(path, cfg, frames_per_clip=frames_per_clip, clips=wanted if stride > 1 else None,
+                                   processes=processes)
     values = {m: torch.full((num_clips,), float("nan")) for m in scorers}
     rows = {m: dict.fromkeys(s.features, 0.0) for m, s in scorers.items()}
     # A scorer that offers scoring() (a trained sampler) gets the whole video chunk by chunk: one that
@@ -151,12 +153,14 @@ def cheap_scores(path, scorers: dict[str, Scorer], extractor: ExtractorConfig, n
 class FileVideo:
     """A :class:`scsampler.selectors.base.VideoView` of a video file: it runs the cheap pass, the
     targeted feature extraction or the dense classification a selector asks for, and keeps what
-    they cost. Without a classifier (only its ``grid``) it answers every question but :meth:`probs`."""
+    they cost. Without a classifier (only its ``grid``) it answers every question but :meth:`probs`.
+    ``decode_processes``: the processes that decode the video for the cheap pass."""
 
     def __init__(self, path, video_id: str, num_clips: int, has_audio: bool, classifier: ClipClassifier | None, *,
                  grid: ClipGrid | None = None, generator: torch.Generator | None = None, label: int | None = None,
-                 labels: Sequence[int] = ()):
+                 labels: Sequence[int] = (), decode_processes: int = 1):
         self.path = path
+        self.decode_processes = decode_processes
         self.video_id = video_id
         self.num_clips = num_clips
         self.has_audio = has_audio
@@ -174,7 +178,8 @@ class FileVideo:
 
     def scores(self, scorers: dict[str, Scorer], stride: int = 1) -> Scores:
         t = time.perf_counter()
-        scores, self.meta = cheap_scores(self.path, scorers, shared_extractor(scorers, grid=self.grid), self.num_clips, stride)
+        scores, self.meta = cheap_scores(self.path, scorers, shared_extractor(scorers, grid=self.grid), self.num_clips, stride,
+                                         processes=self.decode_processes)
         self.cheap_seconds += time.perf_counter() - t - scores.seconds
         self.scorer_seconds += scores.seconds
         return scores
@@ -183,7 +188,7 @@ class FileVideo:
         t = time.perf_counter()
         cfg = dataclasses.replace(shared_extractor({}, grid=self.grid), features=tuple(features))
         wanted = {int(c) for c in clips}
-        stream = extract_clip_features(self.path, cfg, clips=wanted)
+        stream = extract_clip_features(self.path, cfg, clips=wanted, processes=self.decode_processes)
         got, last = [], max(wanted, default=-1)
         for f in stream:  # the stream reads from the start: stop after the last clip asked for
             if f.clip.index in wanted:
@@ -241,6 +246,7 @@ def choose_clips(
     video_id: str | None = None,
     label: int | None = None,
     labels: Sequence[int] = (),
+    decode_processes: int = 1,
 ) -> ChosenClips:
     """The first stage of :func:`run_video`: probe, the cheap pass and the selection, on the clip
     ``grid`` of the classifier. ``classifier`` is needed only by a selector that classifies every clip
@@ -256,7 +262,7 @@ def choose_clips(
         raise VideoError(str(path), f"video is {float(info.duration):.2f} s long, shorter than one clip")
     t_probe = time.perf_counter()
     view = FileVideo(path, video_id, num_clips, info.has_audio, classifier, grid=grid, generator=generator, label=label,
-                     labels=labels)
+                     labels=labels, decode_processes=decode_processes)
     notes: list[str] = []
     fallback_note = None
     needs = selector.needs
@@ -374,13 +380,17 @@ def run_video(
     video_id: str | None = None,
     label: int | None = None,
     labels: Sequence[int] = (),
+    decode_processes: int = 1,
 ) -> VideoResult:
     """Everything for one video; raises :class:`VideoError` (one line) for a bad file or a video the
     selector cannot score (unless ``fallback`` is given: then that selector chooses, and the result
     says why). ``label`` (the true class index), or ``labels`` (all of a video's with several, the
-    main one first), is needed by the oracle only."""
+    main one first), is needed by the oracle only. ``decode_processes`` > 1 decodes the video for
+    the cheap pass in that many processes, in chunks (:func:`extract_clip_features`): the same
+    features, sooner on as many cores."""
     chosen = choose_clips(path, classifier.grid, selector, k, classifier=classifier, fallback=fallback,
-                          generator=generator, video_id=video_id, label=label, labels=labels)
+                          generator=generator, video_id=video_id, label=label, labels=labels,
+                          decode_processes=decode_processes)
     return classify_chosen(path, classifier, chosen)
 
 

@@ -137,9 +137,10 @@ def error_record(entry: ManifestEntry, error: str) -> dict:
 
 
 def predict_one(entry: ManifestEntry, classifier: ClipClassifier, selector: ClipSelector, k: int = 10, *,
-                fallback: ClipSelector | None = None, seed: int = 0) -> dict:
+                fallback: ClipSelector | None = None, seed: int = 0, decode_processes: int = 1) -> dict:
     """The record of one video: its result, or ``{"video", "error"}`` for a bad file. Raises only
-    :class:`ConfigError` (a misuse that would fail every video) and ``KeyboardInterrupt``."""
+    :class:`ConfigError` (a misuse that would fail every video) and ``KeyboardInterrupt``.
+    ``decode_processes``: see :func:`scsampler.pipeline.video.run_video`."""
     rec: dict = {"video": entry.video_id}
     try:
         if os.path.isdir(entry.path):
@@ -149,7 +150,7 @@ def predict_one(entry: ManifestEntry, classifier: ClipClassifier, selector: Clip
         # The oracle's true classes: every label of the video the classifier knows, the main one first.
         labels = tuple(classifier.classes.index(x) for x in entry.labels if x in classifier.classes) if selector.needs.label else ()
         result = run_video(entry.path, classifier, selector, k, fallback=fallback, video_id=entry.video_id,
-                           generator=_generator(seed, entry.video_id), labels=labels)
+                           generator=_generator(seed, entry.video_id), labels=labels, decode_processes=decode_processes)
     except ConfigError:
         raise
     except (ScsamplerError, RuntimeError, ValueError, MemoryError, OSError) as err:
@@ -204,12 +205,15 @@ def predict_many(
     report: str | os.PathLike | None = None,
     ground_truth: report_html.GroundTruth | None = None,
     progress: bool = False,
+    decode_processes: int = 1,
 ) -> PredictSummary:
     """Predict every entry into the JSON-lines file ``out``, resuming what an earlier run of the same
     settings left there. ``entries``: manifest entries, or paths of videos and manifests (``.csv``).
     ``report``: a folder for a picture per video and an ``index.html``; ``ground_truth`` (a
     ``segments.json``, :func:`scsampler.reports.html.read_segments`): drawn in the pictures of the
-    videos it has, never written to ``out``."""
+    videos it has, never written to ``out``. ``decode_processes``: the processes that decode each
+    video for the cheap pass (:func:`scsampler.pipeline.video.run_video`); the results are the same
+    whatever their number, so it is not one of the settings a rerun must repeat."""
     from scsampler.data.extraction import expand_inputs
 
     entries = [x for e in entries for x in ([e] if isinstance(e, ManifestEntry) else expand_inputs([os.fspath(e)]))]
@@ -225,7 +229,7 @@ def predict_many(
     try:
         with open(out, "a", encoding="utf-8") as f:
             for e in todo:
-                rec = predict_one(e, classifier, selector, k, fallback=fallback, seed=seed)
+                rec = predict_one(e, classifier, selector, k, fallback=fallback, seed=seed, decode_processes=decode_processes)
                 rec.update(strategy=selector.name, k=k, settings=nested)
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 f.flush()

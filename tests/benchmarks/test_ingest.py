@@ -28,6 +28,14 @@ def test_table_gives_md_passes_as_a_share_of_the_floor(ingest):
     assert "-skip_loop_filter all" in table and "ffmpeg version 7.1" in table
 
 
+def test_table_gives_a_pass_in_processes_as_a_speedup_over_one_core(ingest):
+    results = {"sets": {"a": _set({"scoring": 6.0, "scoring x2": 3.5}), "b": _set({"scoring": 4.0})}, "ffmpeg": None,
+               "machine": "x86_64"}
+    table = ingest.table(results)
+    assert "| scoring x2 | 17x | - |" in table and "| scoring x2 / scoring | 1.71 | - |" in table
+    assert ingest.PASSES["scoring x2"] == (*ingest.PASSES["scoring"][:4], 2)  # the scoring pass, in 2 processes
+
+
 def test_table_says_when_ffmpeg_is_missing(ingest):
     results = {"sets": {"a": _set({"md": 4.0})}, "ffmpeg": None, "machine": "x86_64"}
     table = ingest.table(results)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from scsampler.cli.main import main
 from scsampler.data.cache import FeatureCache, content_hash
@@ -82,6 +83,19 @@ def test_batch_in_parallel_workers(media, tmp_path):
     assert code == 1
     report = json.loads((cache_root(tmp_path) / "last-run.json").read_text())
     assert report["done"] == 2 and report["failed"] == 1
+
+
+def test_decode_processes_cache_the_same_features(media, tmp_path, capsys):
+    path = media["idr_gops"]
+    assert main(["extract", str(path), "--cache", str(tmp_path / "one")]) == 0
+    assert main(["extract", str(path), "--cache", str(tmp_path / "two"), "--decode-processes", "2"]) == 0
+    one, two = (FeatureCache(tmp_path / name, ExtractorConfig()).load(content_hash(path)) for name in ("one", "two"))
+    assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one)
+    # A --workers process is a daemon, which may not start processes of its own.
+    capsys.readouterr()
+    assert main(["extract", str(path), "--cache", str(tmp_path / "c"), "--workers", "2", "--decode-processes", "2"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["extract", str(path), "--cache", str(tmp_path / "c"), "--decode-processes", "0"]) == 2
 
 
 def test_a_killed_batch_resumes_without_losing_or_repeating_work(media, tmp_path):

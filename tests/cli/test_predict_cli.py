@@ -86,6 +86,22 @@ def test_a_users_own_classifier_and_a_baseline_report(media, tmp_path, capsys):
     assert (tmp_path / "rep" / figure_name(str(media["blob_right"]))).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_decode_processes_give_the_same_scores_and_choice(media, tmp_path, capsys):
+    names = ["jump", "run", "swim"]
+    (tmp_path / "classes.txt").write_text("\n".join(names) + "\n")
+    torch.save(create_model("classifier_tiny", num_classes=3).state_dict(), tmp_path / "mine.pth")
+    own = ["--classifier-arch", "classifier_tiny", "--classifier-weights", str(tmp_path / "mine.pth"), "--classes", str(tmp_path / "classes.txt"),
+           "--frames", "4", "--resize", "32x40", "--crop", "32"]
+    args = ["predict", str(media["idr_gops"]), *own, "--strategy", "motion-energy", "--k", "3"]
+    assert main([*args, "--out", str(tmp_path / "one.jsonl")]) == 0
+    assert main([*args, "--out", str(tmp_path / "two.jsonl"), "--decode-processes", "2"]) == 0
+    (one,), (two,) = lines(tmp_path / "one.jsonl"), lines(tmp_path / "two.jsonl")
+    assert one["scores"] == two["scores"] and one["selected"] == two["selected"] and len(one["scores"]["motion-energy"]) == 12
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "r.jsonl"), "--decode-processes", "0"]) == 2
+    assert "--decode-processes must be >= 1" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
