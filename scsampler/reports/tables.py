@@ -53,6 +53,29 @@ def accuracy_table(results: dict, k: int | None = None, strategies: list[str] | 
     return "\n".join(lines)
 
 
+def side_by_side(runs: dict[str, dict], k: int, paper: dict[str, str] | None = None, paper_title: str = "paper") -> str:
+    """Top-1 at ``k`` (dense: all clips) of every strategy in several benchmark runs, a column per run
+    (e.g. the same strategies with two classifiers), in the first run's row order; with ``paper``,
+    a last column of figures a paper reports for a strategy label (cited as given, never computed)."""
+    cols = {name: {label(r): r for r in res["rows"] if r["k"] in (k, None)} for name, res in runs.items()}
+    order = list(dict.fromkeys(lab for c in cols.values() for lab in c))
+    head = "| strategy | " + " | ".join(f"{name} top-1 %" for name in runs) + (f" | {paper_title} |" if paper else " |")
+    rule = "|---|" + "---:|" * (len(runs) + bool(paper))
+    lines = [head, rule]
+    for lab in order:
+        cells = []
+        for c in cols.values():
+            r = c.get(lab)
+            cell = "" if r is None else _pct(r["top1"])
+            if r is not None and r.get("top1_std_over_trials"):
+                cell += f" ± {100 * r['top1_std_over_trials']:.1f}"
+            cells.append(cell)
+        lines.append(f"| {lab} | " + " | ".join(cells) + (f" | {paper.get(lab, '')} |" if paper else " |"))
+    videos = {name: res.get("test_videos") for name, res in runs.items()}
+    lines += ["", f"K = {k} (dense: every clip); test videos: " + ", ".join(f"{n} {v}" for n, v in videos.items()) + "."]
+    return "\n".join(lines)
+
+
 def kinds_table(results: dict, k: int | None = None) -> str:
     """Where each selector's chosen clips lie: the share of their seconds in each segment kind, with
     each kind's share of all clips first (what a selector blind to content gets). A selector far above
@@ -265,9 +288,24 @@ def main(argv=None) -> None:
     ap.add_argument("--targets", action="store_true", help="instead, each sampler strategy against the accuracy and cost targets (at --k, default 10)")
     ap.add_argument("--summary", action="store_true", help="instead, the demo's comparison at --k (default 10) and what it shows")
     ap.add_argument("--classes", type=int, help="with --summary: the number of classes (for chance)")
+    ap.add_argument("--name", default="", help="with --beside: the column name of RESULTS (default: its file's stem)")
+    ap.add_argument("--beside", action="append", default=[], metavar="NAME=RESULTS",
+                    help="instead, top-1 at --k (default 10) of RESULTS and of these runs side by side, a column each (repeatable)")
+    ap.add_argument("--paper", action="append", default=[], metavar="STRATEGY=FIGURE",
+                    help="with --beside: a figure a paper reports for that strategy label, in a last column (repeatable)")
+    ap.add_argument("--paper-title", default="paper", help="with --paper: that column's title")
     args = ap.parse_args(argv)
     results = json.loads(args.results.read_text())
-    if args.summary:
+    if args.beside:
+        runs = {args.name or args.results.stem: results}
+        for item in args.beside:
+            name, sep, path = item.partition("=")
+            if not sep:
+                ap.error(f"--beside takes NAME=RESULTS, got {item!r}")
+            runs[name] = json.loads(Path(path).read_text())
+        paper = dict(x.split("=", 1) for x in args.paper if "=" in x) or None
+        text = side_by_side(runs, args.k or 10, paper, args.paper_title) + "\n"
+    elif args.summary:
         from scsampler.reports.summary import comparison_table, what_it_shows
 
         k = args.k or 10
@@ -277,7 +315,7 @@ def main(argv=None) -> None:
     if args.docs:
         tag = args.tag or args.results.stem
         replace_block(args.docs, tag, text.rstrip("\n"), f"### {tag}")
-    elif not (args.targets or args.summary):
+    elif not (args.targets or args.summary or args.beside):
         write_report(results, args.results.parent)
     print(text)
 

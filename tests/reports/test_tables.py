@@ -68,3 +68,27 @@ def test_the_accuracy_table_has_an_map_column_when_the_run_has_it():
     head, rule, dense, uniform = new.splitlines()
     assert head.startswith("| strategy | K | top-1 % | top-5 % | mAP % | clips / video |")
     assert rule.count("|") == head.count("|") and dense == "| dense | all | 50.0 | 100.0 | 62.5 | 2.0 | 1.0 | 50.0 |"
+
+
+def test_side_by_side_puts_each_run_in_a_column_and_cites_the_paper(tmp_path, capsys):
+    import json
+
+    from scsampler.reports.tables import main
+
+    def row(strategy, k, top1, **extra):
+        return {"strategy": strategy, "k": k, "top1": top1, **extra}
+
+    a = {"test_videos": 72, "rows": [row("dense", None, 0.5), row("uniform", 10, 0.25), row("uniform", 8, 0.125),
+                                     row("ltl", 10, 0.75, stride=5), row("random", 10, 0.5, top1_std_over_trials=0.03)]}
+    b = {"test_videos": 70, "rows": [row("dense", None, 0.625), row("uniform", 10, 0.375)]}
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    main([str(tmp_path / "a.json"), "--name", "trimmed", "--beside", f"tuned={tmp_path / 'b.json'}", "--k", "10",
+          "--paper", "uniform=64.8", "--paper", "ltl stride 5=70.3", "--paper-title", "ActivityNet"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "| strategy | trimmed top-1 % | tuned top-1 % | ActivityNet |"
+    assert lines[2] == "| dense | 50.0 | 62.5 |  |"
+    assert lines[3] == "| uniform | 25.0 | 37.5 | 64.8 |"                 # K=10 only: the K=8 row is left out
+    assert lines[4] == "| ltl stride 5 | 75.0 |  | 70.3 |" and lines[5] == "| random | 50.0 ± 3.0 |  |  |"
+    assert "trimmed 72, tuned 70" in lines[-1]
+    assert not (tmp_path / "results.md").exists()                       # a comparison writes no run's report
