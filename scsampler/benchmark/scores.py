@@ -101,6 +101,12 @@ class CachedVideo:
                 flops[role] = cached.flops_per_row
         return Scores(values, rows, flops_per_row=flops)
 
+    @property
+    def content_key(self) -> str | None:
+        """The video file's content digest (its cached features' key), when the view reads features:
+        what a selector may memoise per-video work by, across the K and trials of one benchmark."""
+        return None if self._features is None else self._features[1]
+
     def features(self, features: Sequence[str], clips: Sequence[int]) -> dict[str, torch.Tensor]:
         if self._features is None:
             raise ValueError("no feature cache for this benchmark view")

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from scsampler.data.manifest import read_manifest
+from scsampler.io.video import probe
 from scsampler.errors import ConfigError
 from scsampler.pipeline.video import run_video
 from scsampler.runtime.classifier import load_classifier
@@ -92,6 +93,37 @@ def test_the_picks_on_a_file_equal_those_on_the_benchmarks_cache_view(tiny_data,
     r = run_video(entry.path, clf, load_selector(skim_run["skim"], early_stop=1), 4)
     assert len({c["index"] for c in r.selected}) == 4
     assert any("the policy ran 2 steps" in n for n in r.notes) and any("own recognition" in n for n in r.notes)
+
+
+def test_the_cache_view_computes_the_indexing_features_once_per_video(tiny_data, tiny_classifier, skim_run, tmp_path, monkeypatch):
+    from scsampler.benchmark.scores import CachedVideo
+    from scsampler.data.cache import FeatureCache, content_hash
+    from scsampler.data.extraction import extract_many
+    from scsampler.pipeline.video import shared_extractor
+
+    clf = load_classifier(tiny_classifier)
+    entries = read_manifest(tiny_data / "manifest.csv", split="test")[:2]
+    ext = shared_extractor({}, clf)
+    extract_many(entries, tmp_path / "features", ext, progress=False)
+    selector, fresh = load_selector(skim_run["skim"]), load_selector(skim_run["skim"])
+    calls = []
+    branch = selector.model.branch_features
+    # Every step of a video at once (a single row is the FLOP count's probe, made once).
+    monkeypatch.setattr(selector.model, "branch_features", lambda *a: (len(a[0]) > 1 and calls.append(1)) or branch(*a))
+
+    def view(e):
+        n = clf.grid.num_clips(probe(e.path).duration)
+        return CachedVideo(e.video_id, torch.zeros(n, clf.num_classes), label=None, generator=None, scores={},
+                           features=(FeatureCache(tmp_path / "features", ext), content_hash(e.path)))
+
+    for k in (2, 3, 4):
+        for e in entries:
+            got, want = selector.select(view(e), k), fresh.select(view(e), k)
+            assert torch.equal(got.indices, want.indices) and got.notes == want.notes
+    assert len(calls) == len(entries)          # once per video, not once per K
+    # A view that does not name its file's content is never served from memory.
+    r1 = run_video(entries[0].path, clf, selector, 2)
+    assert len(calls) == len(entries) + 1 and [c["index"] for c in r1.selected] == selector.select(view(entries[0]), 2).indices.tolist()
 
 
 def test_the_benchmark_gives_its_accuracy_rows_from_the_feature_cache(tiny_data, tiny_classifier, skim_run, tmp_path,
