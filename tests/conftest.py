@@ -65,8 +65,8 @@ def _write_audio_only(path: Path) -> None:
             c.mux(p)
 
 
-def _write_rotated(path: Path, frames, degrees: int) -> None:
-    """H.264 whose container carries a display matrix (a phone held upright stores its frames sideways)."""
+def write_x264(path: Path, frames, x264_params: str, *, rotation: int | None = None) -> None:
+    """Video-only H.264 at 16 fps with these x264 parameters (and a display rotation, when given)."""
     import av
 
     frames = list(frames)
@@ -74,8 +74,9 @@ def _write_rotated(path: Path, frames, degrees: int) -> None:
         s = c.add_stream("libx264", rate=16)
         s.height, s.width = frames[0].shape[:2]
         s.pix_fmt = "yuv420p"
-        s.codec_context.options = {"x264-params": "bframes=0:keyint=12:scenecut=0:log-level=error"}
-        s.set_display_rotation(degrees)
+        s.codec_context.options = {"x264-params": x264_params}
+        if rotation is not None:
+            s.set_display_rotation(rotation)
         for i, rgb in enumerate(frames):
             f = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             f.pts = i
@@ -83,6 +84,11 @@ def _write_rotated(path: Path, frames, degrees: int) -> None:
                 c.mux(p)
         for p in s.encode():
             c.mux(p)
+
+
+def _write_rotated(path: Path, frames, degrees: int) -> None:
+    """H.264 whose container carries a display matrix (a phone held upright stores its frames sideways)."""
+    write_x264(path, frames, "bframes=0:keyint=12:scenecut=0:log-level=error", rotation=degrees)
 
 
 # Frame intervals of the variable-frame-rate file, in ms, repeated: 50 fps, 25 fps, 10 fps, ~16 fps.

