@@ -38,6 +38,7 @@ FEATURES = {
     # Issue 18: files that gave wrong results without a word (tests/io/test_video.py checks the
     # decoded frames of each clip).
     "ts_long_gop": {"truncated": False, "num_clips": 6, "audio": "present"},
+    "idr_gops": {"audio": "present", "motion_source": "bitstream", "num_clips": 12, "truncated": False},
     "ts_mpeg2": {"truncated": False, "num_clips": 4},
     "ts_joined": {"truncated": True, "num_clips": 3, "audio": "present",
                   "timeline": "restarts at 3.00 s (timestamps jump back to 0.00 s); only the first 3.00 s were used"},
