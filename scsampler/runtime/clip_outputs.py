@@ -6,7 +6,8 @@ pooled feature: the input of its ``fc`` layer (512-d for torchvision's video Res
 ``forward_features`` returns. Both read it from one cache, ``<cache>/clip-outputs/<classifier key>``,
 keyed by the file's content, so a video the one has scored costs the other nothing. Each entry holds
 ``features (L, D)`` and ``probs (L, C)`` (the softmax of the logits, what a distillation imitates),
-float32, from one forward pass per batch.
+float32, from one forward pass per batch (two for a model with ``forward_features``: it and the
+whole model).
 """
 
 from __future__ import annotations
@@ -27,25 +28,27 @@ from scsampler.runtime.classifier import ClipClassifier
 CACHE_DIR = "clip-outputs"
 
 
-def _features_and_logits(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _features_and_logits(model: nn.Module, x: torch.Tensor, *, logits: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The pooled feature and (with ``logits``) the logits of ``x``: one forward pass with a hook on
+    ``fc``; a model with ``forward_features`` runs it, and ``model(x)`` too only when the logits are wanted."""
     if hasattr(model, "forward_features"):
-        return model.forward_features(x), model(x)
+        return model.forward_features(x), (model(x) if logits else None)
     fc = getattr(model, "fc", None)
     if not isinstance(fc, nn.Linear):
         raise ConfigError(f"{type(model).__name__}: no forward_features and no fc layer to read the clip feature from")
     got = {}
     hook = fc.register_forward_pre_hook(lambda _m, args: got.__setitem__("x", args[0]))
     try:
-        logits = model(x)
+        out = model(x)
     finally:
         hook.remove()
-    return got["x"], logits
+    return got["x"], (out if logits else None)
 
 
 def pooled_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """A clip classifier's pooled feature of the transformed clips ``x``: ``forward_features``, else
     the input of its ``fc`` layer (torchvision's video ResNets: 512-d)."""
-    return _features_and_logits(model, x)[0]
+    return _features_and_logits(model, x, logits=False)[0]
 
 
 @torch.inference_mode()
