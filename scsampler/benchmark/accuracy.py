@@ -15,6 +15,7 @@ import torch
 from scsampler.benchmark.metrics import aggregate, kind_shares, mean_average_precision, salient_overlap, topk_correct
 from scsampler.benchmark.scores import CachedScores, CachedVideo
 from scsampler.errors import ConfigError
+from scsampler.io.grid import ClipGrid
 from scsampler.runtime.dense import DenseResult
 from scsampler.selectors.base import CannotScore, ClipSelector
 
@@ -22,7 +23,7 @@ from scsampler.selectors.base import CannotScore, ClipSelector
 def evaluate_selector(selector: ClipSelector, *, ks, test, dense: dict[str, DenseResult], labels: dict[str, tuple[int, ...]],
                       segments: dict, kinds: list[str], scores: dict[str, dict[str, CachedScores]], clip_s: float,
                       gflops_clip: float, trials: int = 1, seed: int = 0, features: dict | None = None,
-                      stride: int = 1, classes: Sequence[str] | None = None) -> list[dict]:
+                      stride: int = 1, classes: Sequence[str] | None = None, grid: ClipGrid | None = None) -> list[dict]:
     """One row per K (one row for a selector that ignores K): top-1/top-5, mAP, clips classified, the
     selector's and the classifier's GFLOPs per video, and where the chosen clips lie (the share in
     salient segments, and in each segment kind). ``labels``: each video's class indices, its main
@@ -32,9 +33,11 @@ def evaluate_selector(selector: ClipSelector, *, ks, test, dense: dict[str, Dens
     its rows (``videos`` counts the rest). ``features``: video id -> (feature cache, content digest),
     for a selector that reads cheap features clip by clip (a sequential policy); ``stride``: the stride
     the selector was built with (its rows' ``stride``, whatever its own name for it); ``classes``: the
-    classifier's class names, onto which a selector's own probabilities are mapped by name."""
+    classifier's class names, onto which a selector's own probabilities are mapped by name; ``grid``:
+    the classifier's clip grid, given to the views with each video's file for a selector that decodes
+    frames of its own (VideoEpitoma's middle frames)."""
     rows = []
-    scoring = bool(selector.scorers or selector.needs.features)
+    scoring = bool(selector.scorers or selector.needs.features or selector.needs.frames)
     trials = trials if selector.stochastic else 1
     order = own_order(selector, classes)
     for k in (ks if selector.takes_k else [0]):
@@ -49,7 +52,7 @@ def evaluate_selector(selector: ClipSelector, *, ks, test, dense: dict[str, Dens
                     continue  # its features could not be extracted (the error is recorded)
                 label = labels[entry.video_id]
                 view = CachedVideo(entry.video_id, probs, label=label[0], labels=label, generator=gen, scores=scores,
-                                   features=(features or {}).get(entry.video_id))
+                                   features=(features or {}).get(entry.video_id), path=entry.path, grid=grid)
                 try:
                     choice = selector.select(view, k)
                 except CannotScore:

@@ -243,7 +243,7 @@ def run_benchmark(config: BenchmarkConfig, *, progress: bool = True) -> dict:
             rows += evaluate_selector(selector, ks=list(config.ks), test=test, dense=dense, labels=labels, segments=segments,
                                       kinds=kinds, scores=scores, clip_s=clip_s, gflops_clip=gflops_clip,
                                       trials=config.random_trials, seed=config.seed, features=features, stride=stride,
-                                      classes=classifier.classes)
+                                      classes=classifier.classes, grid=classifier.grid)
     timing_videos = test[: config.timing_videos]
     timed = _first_k_prime(build_selectors(config, samplers, priors, config.timing_strides))
     with timer("timing"):

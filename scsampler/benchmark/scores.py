@@ -9,6 +9,7 @@ with the network evaluations per clip that its FLOPs are counted from.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from scsampler.data.extraction import extract_many
 from scsampler.data.manifest import ManifestEntry
 from scsampler.features.extractor import ExtractorConfig
 from scsampler.files import atomic_path
+from scsampler.io.grid import ClipGrid
 from scsampler.runtime.sampler import PACKED, packed_keys, rows_per_clip
 from scsampler.selectors.base import Scorer, Scores
 from scsampler.selectors.combine import strided
@@ -74,7 +76,7 @@ class CachedVideo:
 
     def __init__(self, video_id: str, probs: torch.Tensor, *, label: int | None, generator: torch.Generator | None,
                  scores: dict[str, dict[str, CachedScores]], features: tuple[FeatureCache, str] | None = None,
-                 labels: Sequence[int] = ()):
+                 labels: Sequence[int] = (), path: str | os.PathLike | None = None, grid: ClipGrid | None = None):
         self.video_id = video_id
         self.num_clips = len(probs)
         self.has_audio = True        # the benchmark ranks by what the scorers could score (nan elsewhere)
@@ -84,6 +86,8 @@ class CachedVideo:
         self._probs = probs
         self._scores = scores        # scorer key -> video id -> CachedScores
         self._features = features
+        self.path = path             # the video file and the classifier's clip grid, for a selector that
+        self.grid = grid             # decodes frames of its own (VideoEpitoma's middle frames)
 
     def scores(self, scorers: dict[str, Scorer], stride: int = 1) -> Scores:
         scored = strided(self.num_clips, stride)

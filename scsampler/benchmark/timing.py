@@ -61,7 +61,7 @@ def time_selectors(selectors: list[tuple[ClipSelector, int]], classifier: ClipCl
         m = max(t["videos"], 1)
         per_video = {key: t[key] / m for key in STAGES}
         total = sum(per_video.values())
-        scoring = bool(selector.scorers or selector.needs.features)
+        scoring = bool(selector.scorers or selector.needs.features or selector.needs.frames)
         rows.append({
             "strategy": selector.name,
             "k": k if selector.takes_k else None,

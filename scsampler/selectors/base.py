@@ -48,6 +48,8 @@ class Needs:
                                      # "optional": scored from the other features then; "none"
     dense: bool = False              # the classifier's probabilities of every clip (dense, oracle)
     label: bool = False              # the video's true label (the oracle: an upper bound, not a method)
+    frames: bool = False             # frames it decodes itself from the view's file (``path``, ``grid``):
+                                     # VideoEpitoma's middle frames
 
 
 class Scorer(Protocol):

@@ -131,8 +131,16 @@ def test_timesteps_and_middle_frames(setting):
     r = run_video(entry.path, clf, mid, 2)
     note = next(n for n in r.notes if "middle frames" in n)
     assert int(note.split("decoded ")[1].split()[0]) >= 4            # at least the 4 frames, counted
-    with pytest.raises(ConfigError, match="middle frames decodes them from the video file"):
+    with pytest.raises(ConfigError, match="middle frames decodes them from the video file, which this view does not name"):
         mid.select(CachedVideo(entry.video_id, torch.zeros(r.num_clips, 3), label=None, generator=None, scores={}), 2)
+    # The benchmark's view names the file and the classifier's grid: the same middle frames, the same choice.
+    view = CachedVideo(entry.video_id, torch.zeros(r.num_clips, 3), label=None, generator=None, scores={},
+                       path=entry.path, grid=clf.grid)
+    again = mid.select(view, 2)
+    assert again.indices.tolist() == [c["index"] for c in r.selected]
+    gate = torch.tensor([float("nan") if v is None else v for v in r.scores["gate"]])
+    assert torch.allclose(again.scores["gate"], gate, atol=1e-5, equal_nan=True)
+    assert any(n.startswith(note.split(" decoded")[0]) and n == note for n in again.notes)   # the same frames decoded
     with pytest.raises(ConfigError, match="is trained: give its run directory"):
         load_selector("videoepitoma")
 
@@ -157,4 +165,11 @@ def test_predict_and_the_benchmark_take_the_run(setting, tiny_data, tiny_classif
     assert {(r["k"], r["stride"]) for r in rows} == {(1, 1), (3, 1), (1, 2), (3, 2)}
     assert all(r["cheap_gflops_per_video"] > 0 and r["videos"] == results["test_videos"] for r in rows)
     assert [s["frame"] for s in results["selectors"] if s["name"] == "epi"] == ["iframe", "iframe"]  # one per stride
+    # The middle-frame variant gets accuracy rows too: it decodes its frames from the test videos' files.
+    mid = run_benchmark(BenchmarkConfig(data=str(tiny_data), classifier=str(tiny_classifier), out=str(tmp_path / "m"),
+                                        strategies=("epi-mid",), samplers={"epi-mid": str(setting["run"])},
+                                        sampler_options={"epi-mid": {"frame": "middle"}}, ks=(3,), timing_videos=0),
+                        progress=False)
+    row = next(r for r in mid["rows"] if r["strategy"] == "epi-mid")
+    assert row["videos"] == mid["test_videos"] and row["cheap_gflops_per_video"] > 0
     assert next(t for t in results["timing"] if t["strategy"] == "epi")["clips_decoded_per_video"] == 3
