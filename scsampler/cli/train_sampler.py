@@ -60,7 +60,7 @@ def add_parser(sub) -> None:
                    "resize (default), each visual feature resampled to the grid of most training videos (MD in pixels of that "
                    "grid, divided by 8), so that files of another resolution are scored at the size trained on; video, the "
                    "same grid and MD divided by the video's own mean motion, so that files of another codec are scored at "
-                   "the scale trained on (not yet measured on default); none, features as stored (every run before this "
+                   "the scale trained on (docs/results.md, 'Codec transfer of a sampler'); none, features as stored (every run before this "
                    "option), all training videos the same size")
     p.add_argument("--init-from", help="a sampler run directory to start from (same architecture and features)")
     p.add_argument("--freeze-backbone", action="store_true", help="train only the last layer (needs --init-from)")
