@@ -89,6 +89,10 @@ class CachedVideo:
         self.path = path             # the video file and the classifier's clip grid, for a selector that
         self.grid = grid             # decodes frames of its own (VideoEpitoma's middle frames)
 
+    # The benchmark asks a selector about each video once per K (and trial): per-video work that
+    # depends on neither may be kept across those calls.
+    reuse_per_video = True
+
     def scores(self, scorers: dict[str, Scorer], stride: int = 1) -> Scores:
         scored = strided(self.num_clips, stride)
         values, rows, flops = {}, {}, {}

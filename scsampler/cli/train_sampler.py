@@ -45,7 +45,8 @@ def add_parser(sub) -> None:
                    help="what sal-cl and sal-rank rank a video's clips by: label, the classifier's probability of the video's "
                    "label (default, the paper's; of the best of its labels when it has several, as the oracle); confidence, "
                    "the clip's maximum class probability; agreement, the clip's "
-                   "probability of the video's dense prediction (argmax of the mean over its clips). confidence and agreement "
+                   "probability of the video's dense prediction (argmax of the mean over its clips), which needs a classifier "
+                   "whose whole-video prediction is right (docs/samplers.md). confidence and agreement "
                    "read no labels; ac needs label")
     p.add_argument("--k-tr", type=float, help="SAL-CL: fraction of each video's clips labelled salient (default 0.5 visual, 0.25 audio)")
     p.add_argument("--margin", type=float, default=0.2, help="SAL-RANK margin eta (default 0.2)")

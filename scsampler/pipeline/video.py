@@ -232,6 +232,7 @@ class ChosenClips:
     fallback: str | None = None
     dense: torch.Tensor | None = None            # (L, C) the selector's own classification of every clip
     dense_frames: int = 0
+    selector_frames: int = 0                     # frames the selector decoded itself (VideoEpitoma's middle frames)
 
 
 def choose_clips(
@@ -318,6 +319,7 @@ def choose_clips(
         fallback=fallback_note,
         dense=view.dense,
         dense_frames=view.dense_frames,
+        selector_frames=choice.frames_decoded,
     )
 
 
@@ -361,7 +363,7 @@ def classify_chosen(path, classifier: ClipClassifier, chosen: ChosenClips) -> Vi
         seconds=seconds,
         clips_scored=chosen.clips_scored,
         clips_decoded=len(chosen.indices) if chosen.dense is None else chosen.num_clips,
-        frames_decoded=stats.frames_decoded + chosen.dense_frames,
+        frames_decoded=stats.frames_decoded + chosen.dense_frames + chosen.selector_frames,
         selector_gflops=chosen.selector_gflops,
         notes=list(chosen.notes),
         fallback=chosen.fallback,

@@ -115,6 +115,7 @@ class Choice:
     gflops: float = 0.0                                           # the selector's own compute for this video
     seconds: float = 0.0                                          # time in the selector's networks
     notes: list[str] = field(default_factory=list)
+    frames_decoded: int = 0                                       # frames it decoded itself (Needs.frames)
     probs: torch.Tensor | None = None                             # (C,) its own class probabilities, no clip
                                                                   # classified; classes: the selector's ``classes``
 

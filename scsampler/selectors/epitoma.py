@@ -266,7 +266,7 @@ class EpitomaSelector(ClipSelector):
             if path is None or grid is None:
                 raise ConfigError(f"the {self.name} selector with middle frames decodes them from the video file, "
                                   "which this view does not name")
-            s, decoded, seconds = self._middle_similarities(path, grid, cand)
+            s, decoded, seconds = self._middle_similarities(path, grid, cand, reuse=getattr(video, "reuse_per_video", False))
             evaluations = len(cand)
             notes.append(f"{self.name}: decoded {decoded} frames for the middle frames of {len(cand)} timesteps")
             clips_scored = len(cand)
@@ -283,13 +283,16 @@ class EpitomaSelector(ClipSelector):
         gate = torch.full((n,), float("nan"))
         gate[cand] = value
         gflops = (evaluations * self.model.flops_per_frame() + counter.get_total_flops()) / 1e9
-        return Choice(chosen, scores={"gate": gate}, clips_scored=clips_scored, gflops=gflops, seconds=seconds, notes=notes)
+        return Choice(chosen, scores={"gate": gate}, clips_scored=clips_scored, gflops=gflops, seconds=seconds, notes=notes,
+                      frames_decoded=0 if self.frame == "iframe" else decoded)
 
-
-    def _middle_similarities(self, path, grid: ClipGrid, cand: torch.Tensor) -> tuple[torch.Tensor, int, float]:
+    def _middle_similarities(self, path, grid: ClipGrid, cand: torch.Tensor, reuse: bool) -> tuple[torch.Tensor, int, float]:
         """``(similarities (T, N), frames decoded, seconds in the light network)`` of the candidates'
-        middle frames, memoised by the file (path, size, modification time), the grid and the
-        candidates: the benchmark asks again for every K, and the answer depends on none of it."""
+        middle frames. With ``reuse`` (a view that asks again about the same video: the benchmark's,
+        once per K) they are memoised by the file (path, size, modification time), the grid and the
+        candidates; a file's view (predict, the benchmark's wall time) decodes every time."""
+        if not reuse:
+            self._middle_memo.clear()
         st = os.stat(path)
         key = (str(path), st.st_size, st.st_mtime_ns, json.dumps(grid.to_json(), sort_keys=True), tuple(cand.tolist()))
         if key not in self._middle_memo:

@@ -140,7 +140,27 @@ def test_timesteps_and_middle_frames(setting):
     assert again.indices.tolist() == [c["index"] for c in r.selected]
     gate = torch.tensor([float("nan") if v is None else v for v in r.scores["gate"]])
     assert torch.allclose(again.scores["gate"], gate, atol=1e-5, equal_nan=True)
-    assert any(n.startswith(note.split(" decoded")[0]) and n == note for n in again.notes)   # the same frames decoded
+    assert note in again.notes                                        # the same frames decoded
+    decoded = int(note.split("decoded ")[1].split()[0])
+    assert r.frames_decoded >= decoded + 2 * clf.grid.clip_frames    # its own frames count with the chosen clips'
+
+
+def test_middle_frames_are_decoded_again_on_a_file_and_once_per_video_in_the_benchmark(setting, monkeypatch):
+    import scsampler.selectors.epitoma as epitoma_module
+
+    clf, entry = setting["clf"], setting["entry"]
+    calls = []
+    real = epitoma_module.middle_frames
+    monkeypatch.setattr(epitoma_module, "middle_frames", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    mid = load_selector(setting["run"], timesteps=4, frame="middle")
+    first = run_video(entry.path, clf, mid, 2)
+    run_video(entry.path, clf, mid, 2)
+    assert len(calls) == 2             # predict and the benchmark's wall time: each run pays for its frames
+    view = CachedVideo(entry.video_id, torch.zeros(first.num_clips, 3), label=None, generator=None, scores={},
+                       path=entry.path, grid=clf.grid)
+    for k in (1, 2, 3):
+        mid.select(view, k)
+    assert len(calls) == 3             # the benchmark's accuracy: once per video, whatever K
     with pytest.raises(ConfigError, match="is trained: give its run directory"):
         load_selector("videoepitoma")
 
