@@ -291,20 +291,22 @@ class EpitomaSelector(ClipSelector):
         middle frames. With ``reuse`` (a view that asks again about the same video: the benchmark's,
         once per K) they are memoised by the file (path, size, modification time), the grid and the
         candidates; a file's view (predict, the benchmark's wall time) decodes every time."""
-        if not reuse:
-            self._middle_memo.clear()
-        st = os.stat(path)
-        key = (str(path), st.st_size, st.st_mtime_ns, json.dumps(grid.to_json(), sort_keys=True), tuple(cand.tolist()))
-        if key not in self._middle_memo:
+        def compute() -> tuple[torch.Tensor, int, float]:
             stats = DecodeStats()
             frames = middle_frames(path, cand.tolist(), grid, thumbnail_size(path, self.model.config["small_side"]), stats)
             t0 = time.perf_counter()
-            s = self.model.similarities(frames).float()
-            self._middle_memo[key] = (s, stats.frames_decoded, time.perf_counter() - t0)
+            return self.model.similarities(frames).float(), stats.frames_decoded, time.perf_counter() - t0
+
+        if not reuse:
+            return compute()
+        st = os.stat(path)
+        key = (str(path), st.st_size, st.st_mtime_ns, json.dumps(grid.to_json(), sort_keys=True), tuple(cand.tolist()))
+        if key in self._middle_memo:
+            self._middle_memo.move_to_end(key)
+        else:
+            self._middle_memo[key] = compute()
             while len(self._middle_memo) > MIDDLE_MEMO_VIDEOS:
                 self._middle_memo.popitem(last=False)
-        else:
-            self._middle_memo.move_to_end(key)
         return self._middle_memo[key]
 
 
