@@ -28,7 +28,7 @@ def test_single_good_file_is_cached_and_rerun_skips(media, tmp_path, capsys):
     feats = cache.load(digest)
     assert feats["audio"].shape == (4, 40, 200)
     assert feats["md"].shape[1:] == (2, 8, 10) and feats["md_clip"].max() == 3
-    assert not list(root.rglob("*.tmp"))
+    assert not [p for p in root.rglob(".*") if ".tmp" in p.name]  # no temporary file left (hidden, ".tmp" in the name)
     capsys.readouterr()
     assert main(["extract", str(media["blob_right"]), "--cache", str(tmp_path / "cache")]) == 0
     assert "1 already cached" in capsys.readouterr().err
@@ -111,23 +111,31 @@ def test_a_killed_batch_resumes_without_losing_or_repeating_work(media, tmp_path
     cmd = [sys.executable, "-m", "scsampler", "extract", str(manifest), "--cache", str(tmp_path / "cache")]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     root = tmp_path / "cache" / settings_key(ExtractorConfig())
+
+    def entries():  # finished entries only: a file being written has a hidden temporary name
+        return [p for p in root.glob("*/*.json") if not p.name.startswith(".")]
+
+    def leftovers():  # temporary files a killed writer left behind
+        return {p for p in root.rglob(".*") if ".tmp" in p.name}
+
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(root.glob("*/*.json"))) < 2:
+    while time.time() < deadline and len(entries()) < 2:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_before = len(list(root.glob("*/*.json")))
+    done_before = len(entries())
+    left_by_kill = leftovers()
     assert 2 <= done_before < len(names)  # killed in the middle of the batch
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{len(names) - done_before} done, {done_before} already cached" in rerun.stderr
-    metas = [json.loads(p.read_text()) for p in root.glob("*/*.json")]
+    metas = [json.loads(p.read_text()) for p in entries()]
     assert sorted(m["video_id"] for m in metas) == sorted(str(media[n]) for n in names)  # each exactly once
     cache = FeatureCache(tmp_path / "cache", ExtractorConfig())
     for n in names:
         feats = cache.load(content_hash(media[n]))  # every entry complete and readable
         assert len(feats["clip_index"]) > 0
-    assert not list(root.rglob("*.tmp"))
+    assert leftovers() == left_by_kill  # the rerun leaves no temporary file of its own
 
 
 def test_ctrl_c_keeps_what_was_done(media, tmp_path, monkeypatch):
