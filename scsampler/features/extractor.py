@@ -318,6 +318,10 @@ class FeatureStream:
             if current >= first:
                 meta.frame_types[fr.pict_type] = meta.frame_types.get(fr.pict_type, 0) + 1
             if lazy:
+                if fr.pict_type not in ("I", "P"):
+                    # Only I/P pictures are read (RGB-R's frames and anchors): let the decoder have
+                    # this one's buffer back now rather than at the clip's end (its vectors are a copy).
+                    fr.images = {}
                 if not fr.key:
                     pending.append((fr, anchor_frame))
                 if fr.pict_type in ("I", "P"):

