@@ -89,10 +89,6 @@ class CachedVideo:
         self.path = path             # the video file and the classifier's clip grid, for a selector that
         self.grid = grid             # decodes frames of its own (VideoEpitoma's middle frames)
 
-    # The benchmark asks a selector about each video once per K (and trial): per-video work that
-    # depends on neither may be kept across those calls.
-    reuse_per_video = True
-
     def scores(self, scorers: dict[str, Scorer], stride: int = 1) -> Scores:
         scored = strided(self.num_clips, stride)
         values, rows, flops = {}, {}, {}
@@ -111,9 +107,18 @@ class CachedVideo:
 
     @property
     def content_key(self) -> str | None:
-        """The video file's content digest (its cached features' key), when the view reads features:
-        what a selector may memoise per-video work by, across the K and trials of one benchmark."""
-        return None if self._features is None else self._features[1]
+        """What a selector may memoise per-video work by: the benchmark asks about each video once per K
+        (and trial), and work that depends on neither may be kept across those calls. The video's
+        cached features' key (its file's content digest) when the view reads features, else its
+        file's path, size and modification time when it names the file; None when it does neither.
+        A file's own view (predict, the benchmark's wall time) has none, so it is never served
+        another call's work."""
+        if self._features is not None:
+            return self._features[1]
+        if self.path is not None:
+            st = os.stat(self.path)
+            return f"{os.fspath(self.path)}:{st.st_size}:{st.st_mtime_ns}"
+        return None
 
     def features(self, features: Sequence[str], clips: Sequence[int]) -> dict[str, torch.Tensor]:
         if self._features is None:

@@ -266,7 +266,7 @@ class EpitomaSelector(ClipSelector):
             if path is None or grid is None:
                 raise ConfigError(f"the {self.name} selector with middle frames decodes them from the video file, "
                                   "which this view does not name")
-            s, decoded, seconds = self._middle_similarities(path, grid, cand, reuse=getattr(video, "reuse_per_video", False))
+            s, decoded, seconds = self._middle_similarities(path, grid, cand, getattr(video, "content_key", None))
             evaluations = len(cand)
             notes.append(f"{self.name}: decoded {decoded} frames for the middle frames of {len(cand)} timesteps")
             clips_scored = len(cand)
@@ -286,21 +286,20 @@ class EpitomaSelector(ClipSelector):
         return Choice(chosen, scores={"gate": gate}, clips_scored=clips_scored, gflops=gflops, seconds=seconds, notes=notes,
                       frames_decoded=0 if self.frame == "iframe" else decoded)
 
-    def _middle_similarities(self, path, grid: ClipGrid, cand: torch.Tensor, reuse: bool) -> tuple[torch.Tensor, int, float]:
+    def _middle_similarities(self, path, grid: ClipGrid, cand: torch.Tensor, content_key: str | None) -> tuple[torch.Tensor, int, float]:
         """``(similarities (T, N), frames decoded, seconds in the light network)`` of the candidates'
-        middle frames. With ``reuse`` (a view that asks again about the same video: the benchmark's,
-        once per K) they are memoised by the file (path, size, modification time), the grid and the
-        candidates; a file's view (predict, the benchmark's wall time) decodes every time."""
+        middle frames. A view that names its video's content (``content_key``: the benchmark's, which
+        asks again about the same video once per K) gets them memoised by that key, the grid and the
+        candidates; a file's view (predict, the benchmark's wall time) has none and decodes every time."""
         def compute() -> tuple[torch.Tensor, int, float]:
             stats = DecodeStats()
             frames = middle_frames(path, cand.tolist(), grid, thumbnail_size(path, self.model.config["small_side"]), stats)
             t0 = time.perf_counter()
             return self.model.similarities(frames).float(), stats.frames_decoded, time.perf_counter() - t0
 
-        if not reuse:
+        if content_key is None:
             return compute()
-        st = os.stat(path)
-        key = (str(path), st.st_size, st.st_mtime_ns, json.dumps(grid.to_json(), sort_keys=True), tuple(cand.tolist()))
+        key = (content_key, json.dumps(grid.to_json(), sort_keys=True), tuple(cand.tolist()))
         if key in self._middle_memo:
             self._middle_memo.move_to_end(key)
         else:
