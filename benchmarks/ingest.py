@@ -35,7 +35,7 @@ JSON file; the markdown table in docs/benchmarks.md is regenerated from it (betw
 
 With ``--memory`` each pass also runs once more in a fresh process of its own, and the table gives that
 process's peak resident memory (``ru_maxrss``) and how much of it the pass added to the process after
-its imports: what a pass holds as it reads a long video. Passes in N processes are left out (their
+its imports (its resident memory then; the peak is the kernel's high-water mark, reset after the imports): what a pass holds as it reads a long video. Passes in N processes are left out (their
 workers' memory is not the process's).
 """
 
@@ -122,17 +122,35 @@ def ffmpeg_version() -> str | None:
     return out.splitlines()[0] if out else "ffmpeg"
 
 
-def _max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+def _status_mb(field: str) -> float | None:
+    """A ``/proc/self/status`` memory field (VmRSS, VmHWM) in MB; None where there is none (not Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return None
 
 
 def _pass_memory(name: str, paths: list[Path]) -> dict:
-    """Run pass ``name`` here: this process's peak resident memory after the imports, then after the pass."""
+    """Run pass ``name`` here: this process's resident memory after the imports, and its peak while
+    the pass ran (the kernel's high-water mark, reset after the imports so that their transient peak
+    does not count; without /proc, the process's peak)."""
     torch.set_num_threads(1)
-    after_imports = _max_rss_mb()
+    after_imports = _status_mb("VmRSS")
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current resident size
+    except OSError:
+        pass
     for p in paths:
         time_pass(p, *PASSES[name])
-    return {"after_imports_mb": after_imports, "peak_mb": _max_rss_mb()}
+    peak = _status_mb("VmHWM")
+    if peak is None or after_imports is None:
+        after_imports, peak = 0.0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"after_imports_mb": after_imports, "peak_mb": peak}
 
 
 MEMORY_CHILD = "--memory-child"
