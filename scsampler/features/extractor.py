@@ -53,6 +53,7 @@ from scsampler.io.grid import ClipGrid
 from scsampler.io.video import (
     MV_EXPORT_CODECS,
     SeekMissed,
+    i_p_pictures_are_references,
     idr_times,
     intra_only,
     iter_audio,
@@ -230,6 +231,7 @@ class FeatureStream:
         # What the workers need of this stream, probed once here: each opens the file once, to decode.
         worker = copy.copy(self)
         worker._logmel, worker.meta = None, StreamMeta(info=meta.info, num_clips_expected=meta.num_clips_expected)
+        i_p_pictures_are_references(self.path)  # scanned once here: forked workers inherit the answer
         ahead: deque = deque()
         todo = iter(chunks)
         with mp.get_context(_START_METHOD).Pool(min(self.processes, len(chunks)), initializer=_worker_init) as pool:
@@ -270,7 +272,9 @@ class FeatureStream:
         sw, sh = small_size(W, H, cfg.small_side)
         resize = {}
         if want_rgbr or want_if:
-            resize["small"] = (sw, sh, "all" if want_rgbr else "key")
+            # RGB-R reads the pictures of P-frames and their anchors (I/P) when the vectors come from
+            # the bitstream, of every frame when they are estimated; I-frame thumbnails, key frames'.
+            resize["small"] = (sw, sh, ("ip" if bitstream else "all") if want_rgbr else "key")
         if motion and not bitstream:
             # 4 low-res pixels per 16-pixel cell: block matching at 1/4 resolution.
             resize["motion"] = (wg * 4, hg * 4, "all")
@@ -318,10 +322,6 @@ class FeatureStream:
             if current >= first:
                 meta.frame_types[fr.pict_type] = meta.frame_types.get(fr.pict_type, 0) + 1
             if lazy:
-                if fr.pict_type not in ("I", "P"):
-                    # Only I/P pictures are read (RGB-R's frames and anchors): let the decoder have
-                    # this one's buffer back now rather than at the clip's end (its vectors are a copy).
-                    fr.images = {}
                 if not fr.key:
                     pending.append((fr, anchor_frame))
                 if fr.pict_type in ("I", "P"):

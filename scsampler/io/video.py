@@ -372,17 +372,77 @@ def idr_times(path: str | os.PathLike) -> tuple[Fraction, ...]:
     return tuple(sorted(times))
 
 
-def _has_idr(data: bytes, length_size: int) -> bool:
-    """Whether an H.264 access unit holds an IDR slice (NAL unit type 5): NAL units behind their
+def _nal_units(data: bytes, length_size: int) -> Iterator[int]:
+    """Offsets of the NAL unit headers of an H.264 access unit: NAL units behind their
     ``length_size``-byte lengths, or after start codes when ``length_size`` is 0."""
     if not length_size:
-        return any(data[m.end()] & 0x1F == 5 for m in re.finditer(b"\x00\x00\x01", data[:-1]))
+        for m in re.finditer(b"\x00\x00\x01", data[:-1]):
+            yield m.end()
+        return
     i = 0
     while i + length_size < len(data):
-        if data[i + length_size] & 0x1F == 5:
-            return True
+        yield i + length_size
         i += length_size + int.from_bytes(data[i:i + length_size], "big")
+
+
+def _has_idr(data: bytes, length_size: int) -> bool:
+    """Whether an H.264 access unit holds an IDR slice (NAL unit type 5)."""
+    return any(data[i] & 0x1F == 5 for i in _nal_units(data, length_size))
+
+
+def _slice_type(header: bytes) -> int | None:
+    """An H.264 slice's type (0 P, 1 B, 2 I, 3 SP, 4 SI) from the bytes after its NAL unit header:
+    ``first_mb_in_slice`` and ``slice_type``, two Exp-Golomb numbers. None when they do not fit."""
+    bits = "".join(f"{b:08b}" for b in header.replace(b"\x00\x00\x03", b"\x00\x00"))  # emulation prevention
+    pos, value = 0, 0
+    for _ in range(2):
+        zeros = bits.find("1", pos) - pos
+        if zeros < 0 or pos + 2 * zeros + 1 > len(bits):
+            return None
+        value = int(bits[pos + zeros:pos + 2 * zeros + 1], 2) - 1
+        pos += 2 * zeros + 1
+    return value % 5
+
+
+def _non_reference_i_or_p(data: bytes, length_size: int) -> bool:
+    """Whether an H.264 access unit holds a slice that no picture refers to (``nal_ref_idc`` 0) and
+    that is not a B slice (or whose type cannot be read)."""
+    for i in _nal_units(data, length_size):
+        if i < len(data) and data[i] & 0x1F in (1, 5) and not data[i] & 0x60 and _slice_type(data[i + 1:i + 9]) != 1:
+            return True
     return False
+
+
+@functools.lru_cache(maxsize=64)
+def _i_p_slices_are_references(path: str, size: int, mtime_ns: int) -> bool:
+    with open_container(path) as container:
+        stream = _video_stream(container, path)
+        if stream.codec_context.name != "h264":
+            return False
+        extradata = stream.codec_context.extradata or b""
+        length_size = (extradata[4] & 3) + 1 if len(extradata) > 4 and extradata[0] == 1 else 0
+        try:
+            for packet in container.demux(stream):
+                if not packet.size:
+                    continue
+                if _non_reference_i_or_p(bytes(packet), length_size):
+                    return False
+        except av.error.FFmpegError as err:
+            log.debug("%s: demuxing stopped early: %s", path, err)
+            return False
+    return True
+
+
+def i_p_pictures_are_references(path: str | os.PathLike) -> bool:
+    """True when every I and P slice of ``path``'s H.264 video stream is a reference (``nal_ref_idc``
+    > 0), as x264 writes them: then a decoder that skips its loop filter on non-reference pictures
+    (``skip_loop_filter=noref``) gives every I and P picture exactly as the full decode does, and
+    only pictures no other refers to (B-frames, here) change. False for other codecs, and for a
+    stream with a non-reference I or P slice (hierarchical-P encoders make them) or packets that
+    cannot be read. Reads packets, decodes nothing; remembered per file (path, size, mtime)."""
+    path = os.fspath(path)
+    st = os.stat(path)
+    return _i_p_slices_are_references(path, st.st_size, st.st_mtime_ns)
 
 
 def intra_only(path: str | os.PathLike, packets: int = 32) -> bool:
@@ -471,7 +531,7 @@ def iter_video_frames(
 
     ``keyframes_only`` sets ``skip_frame="NONKEY"`` so only key frames are decoded (I-frame
     features). ``resize`` asks for small RGB copies of frames: ``{name: (width, height, which)}``
-    with ``which`` one of ``"all"`` or ``"key"``; they arrive in ``DecodedFrame.images[name]``
+    with ``which`` one of ``"all"``, ``"ip"`` (I and P frames) or ``"key"``; they arrive in ``DecodedFrame.images[name]``
     as ``(h, w, 3)`` uint8. Memory is one frame at a time whatever the video's length. With ``lazy``,
     ``images`` is a :class:`LazyImages` that converts a copy only when asked for it. Without
     ``resize`` no pixel is read, and the decoder skips its loop filter (H.264's deblocking).
@@ -497,6 +557,10 @@ def iter_video_frames(
             # about a fifth of its decoding time there). It changes pixels only; the vectors, types
             # and times are the bitstream's (tests/features/test_md_exact.py).
             options["skip_loop_filter"] = "all"
+        elif all(which in ("ip", "key") for _, _, which in resize.values()) and i_p_pictures_are_references(path):
+            # Pictures of I/P frames only, and every one a reference: filtering only the references
+            # gives those exactly, and no picture refers to the others (B-frames, here).
+            options["skip_loop_filter"] = "noref"
         ctx.options = options
         origin = _stream_start(stream)
         tb = stream.time_base
@@ -520,9 +584,10 @@ def iter_video_frames(
             ptype = PICT_TYPES.get(int(frame.pict_type), "?")
             key = bool(frame.key_frame) or ptype == "I"
             mvs = _motion_vectors(frame, copy=lazy) if export_mvs else None
-            sizes = {name: (w, h) for name, (w, h, which) in resize.items() if which == "all" or key}
+            sizes = {name: (w, h) for name, (w, h, which) in resize.items()
+                     if which == "all" or key or (which == "ip" and ptype == "P")}
             if lazy:
-                images = LazyImages(frame, sizes, reformatters)
+                images = LazyImages(frame, sizes, reformatters) if sizes else {}  # {}: the picture can go now
             else:
                 images = {name: to_rgb(frame, w, h, reformatters[name]) for name, (w, h) in sizes.items()}
             yield DecodedFrame(time=t, pict_type=ptype, key=key, mvs=mvs, images=images)

