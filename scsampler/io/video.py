@@ -533,8 +533,11 @@ def iter_video_frames(
     features). ``resize`` asks for small RGB copies of frames: ``{name: (width, height, which)}``
     with ``which`` one of ``"all"``, ``"ip"`` (I and P frames) or ``"key"``; they arrive in ``DecodedFrame.images[name]``
     as ``(h, w, 3)`` uint8. Memory is one frame at a time whatever the video's length. With ``lazy``,
-    ``images`` is a :class:`LazyImages` that converts a copy only when asked for it. Without
-    ``resize`` no pixel is read, and the decoder skips its loop filter (H.264's deblocking).
+    ``images`` is a :class:`LazyImages` that converts a copy only when asked for it, and the motion
+    vectors are a copy, so a caller that keeps them does not keep the picture. Without ``resize``
+    no pixel is read, and the decoder skips its loop filter (H.264's deblocking); with pictures of
+    I/P frames only (``"ip"``, ``"key"``) it filters only the reference pictures where every I/P
+    picture is one (:func:`i_p_pictures_are_references`), which gives those exactly.
 
     ``start`` (s, first frame = 0): decoding begins at the key frame at or before that time instead
     of the file's start; at one of :func:`idr_times` it gives the frames from there on exactly as
