@@ -19,7 +19,8 @@ the cheap pass does), and keeps nothing. The settings:
 
 Runs alternate between the settings, and each setting's best of ``--repeats`` is kept (the machine
 is shared: single runs vary by 10-20%). No setting but the first two is what the cheap pass does:
-the table measures what the others could save, not what they would cost in accuracy.
+the table measures what the others could save, not what they would cost in accuracy. (It talks to
+PyAV directly, not through ``scsampler.io``: what it measures is the decoder under each setting.)
 """
 
 from __future__ import annotations

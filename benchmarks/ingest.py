@@ -34,9 +34,10 @@ MD passes are given as a share of its speed. The table says when it is missing. 
 JSON file; the markdown table in docs/benchmarks.md is regenerated from it (between the ingest markers).
 
 With ``--memory`` each pass also runs once more in a fresh process of its own, and the table gives that
-process's peak resident memory (``ru_maxrss``) and how much of it the pass added to the process after
-its imports (its resident memory then; the peak is the kernel's high-water mark, reset after the imports): what a pass holds as it reads a long video. Passes in N processes are left out (their
-workers' memory is not the process's).
+process's peak resident memory while the pass ran (the kernel's high-water mark, VmHWM, reset after
+the imports; without /proc, ``ru_maxrss``) and how much of it the pass added to the process's resident
+memory after its imports: what a pass holds as it reads a long video. Passes in N processes are left
+out (their workers' memory is not the process's).
 """
 
 from __future__ import annotations

@@ -231,7 +231,8 @@ class FeatureStream:
         # What the workers need of this stream, probed once here: each opens the file once, to decode.
         worker = copy.copy(self)
         worker._logmel, worker.meta = None, StreamMeta(info=meta.info, num_clips_expected=meta.num_clips_expected)
-        i_p_pictures_are_references(self.path)  # scanned once here: forked workers inherit the answer
+        if {"rgbr", "if"} & set(self.config.features):
+            i_p_pictures_are_references(self.path)  # scanned once here: forked workers inherit the answer
         ahead: deque = deque()
         todo = iter(chunks)
         with mp.get_context(_START_METHOD).Pool(min(self.processes, len(chunks)), initializer=_worker_init) as pool:

@@ -372,28 +372,52 @@ def idr_times(path: str | os.PathLike) -> tuple[Fraction, ...]:
     return tuple(sorted(times))
 
 
-def _nal_units(data: bytes, length_size: int) -> Iterator[int]:
-    """Offsets of the NAL unit headers of an H.264 access unit: NAL units behind their
+def _nal_units(data: bytes, length_size: int) -> Iterator[tuple[int, int]]:
+    """``(header, end)`` offsets of the NAL units of an H.264 access unit: NAL units behind their
     ``length_size``-byte lengths, or after start codes when ``length_size`` is 0."""
     if not length_size:
-        for m in re.finditer(b"\x00\x00\x01", data[:-1]):
-            yield m.end()
+        starts = [m.end() for m in re.finditer(b"\x00\x00\x01", data[:-1])]
+        yield from zip(starts, [s - 3 for s in starts[1:]] + [len(data)])
         return
     i = 0
     while i + length_size < len(data):
-        yield i + length_size
-        i += length_size + int.from_bytes(data[i:i + length_size], "big")
+        end = i + length_size + int.from_bytes(data[i:i + length_size], "big")
+        yield i + length_size, min(end, len(data))
+        i = end
 
 
 def _has_idr(data: bytes, length_size: int) -> bool:
     """Whether an H.264 access unit holds an IDR slice (NAL unit type 5)."""
-    return any(data[i] & 0x1F == 5 for i in _nal_units(data, length_size))
+    return any(data[i] & 0x1F == 5 for i, _ in _nal_units(data, length_size))
+
+
+def _unescape(rbsp: bytes) -> bytes:
+    """A NAL unit's payload without its emulation-prevention bytes (00 00 03 -> 00 00)."""
+    return rbsp.replace(b"\x00\x00\x03", b"\x00\x00")
+
+
+def _sei_payload_types(payload: bytes) -> list[int]:
+    """The message types of an H.264 SEI NAL unit's payload (after its header byte); as many as can be read."""
+    data, i, types = _unescape(payload), 0, []
+    while i < len(data) and data[i] != 0x80:  # 0x80: the payload's trailing bits
+        fields = []
+        for _ in range(2):  # payloadType, then payloadSize: runs of 0xFF, each adding 255, then the last byte
+            value = 0
+            while i < len(data) and data[i] == 0xFF:
+                value, i = value + 255, i + 1
+            if i >= len(data):
+                return types
+            fields.append(value + data[i])
+            i += 1
+        types.append(fields[0])
+        i += fields[1]
+    return types
 
 
 def _slice_type(header: bytes) -> int | None:
     """An H.264 slice's type (0 P, 1 B, 2 I, 3 SP, 4 SI) from the bytes after its NAL unit header:
     ``first_mb_in_slice`` and ``slice_type``, two Exp-Golomb numbers. None when they do not fit."""
-    bits = "".join(f"{b:08b}" for b in header.replace(b"\x00\x00\x03", b"\x00\x00"))  # emulation prevention
+    bits = "".join(f"{b:08b}" for b in _unescape(header))
     pos, value = 0, 0
     for _ in range(2):
         zeros = bits.find("1", pos) - pos
@@ -406,11 +430,16 @@ def _slice_type(header: bytes) -> int | None:
 
 def _non_reference_i_or_p(data: bytes, length_size: int) -> bool:
     """Whether an H.264 access unit holds a slice that no picture refers to (``nal_ref_idc`` 0) and
-    that is not a B slice (or whose type cannot be read)."""
-    for i in _nal_units(data, length_size):
-        if i < len(data) and data[i] & 0x1F in (1, 5) and not data[i] & 0x60 and _slice_type(data[i + 1:i + 9]) != 1:
-            return True
-    return False
+    whose picture a pass may read: one that is not a B slice (or whose type cannot be read), or any,
+    when the unit also carries a recovery point (SEI message 6), which makes FFmpeg call its frame a
+    key frame."""
+    units = [(a, b) for a, b in _nal_units(data, length_size) if a < len(data)]
+    non_reference = [a for a, _ in units if data[a] & 0x1F in (1, 5) and not data[a] & 0x60]
+    if not non_reference:
+        return False
+    if any(_slice_type(data[a + 1:a + 9]) != 1 for a in non_reference):
+        return True
+    return any(data[a] & 0x1F == 6 and 6 in _sei_payload_types(data[a + 1:b]) for a, b in units)
 
 
 @functools.lru_cache(maxsize=64)
@@ -560,7 +589,8 @@ def iter_video_frames(
             # about a fifth of its decoding time there). It changes pixels only; the vectors, types
             # and times are the bitstream's (tests/features/test_md_exact.py).
             options["skip_loop_filter"] = "all"
-        elif all(which in ("ip", "key") for _, _, which in resize.values()) and i_p_pictures_are_references(path):
+        elif (not keyframes_only and all(which in ("ip", "key") for _, _, which in resize.values())
+              and i_p_pictures_are_references(path)):
             # Pictures of I/P frames only, and every one a reference: filtering only the references
             # gives those exactly, and no picture refers to the others (B-frames, here).
             options["skip_loop_filter"] = "noref"

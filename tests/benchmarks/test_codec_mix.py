@@ -27,12 +27,16 @@ def test_a_seeded_share_of_the_training_videos_in_turn_over_the_variants(codec_m
 def test_the_manifest_swaps_the_chosen_training_videos_and_keeps_the_rest(codec_mix, tiny_data, tmp_path, monkeypatch):
     calls = []
 
-    def fake_encode(src, dst, options):
+    copies = []
+
+    def fake_encode(src, dst, options):  # as codec_transfer.encode: a file that exists is kept
         calls.append((dst.parent.name, options))
         if len(calls) == 1:
             return "Unknown encoder 'libx265'"  # the first fails: that video stays in its codec
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dst)
+        if not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+            copies.append(dst)
         return None
 
     monkeypatch.setattr(codec_mix, "encode", fake_encode)
@@ -50,5 +54,7 @@ def test_the_manifest_swaps_the_chosen_training_videos_and_keeps_the_rest(codec_
             assert a.split == "train" and b.path.parent.name == variant and b.path.suffix == ".mkv"
     assert swapped == len(summary["assignment"]) == sum(summary["re_encoded"].values()) == len(calls) - 1
     assert all(options == codec_mix.VARIANTS[variant][1] for variant, options in calls)  # each variant's own FFmpeg options
-    # A rerun keeps what is there (encode is asked again; codec_transfer's encode keeps an existing file).
-    assert codec_mix.mix(tiny_data, tmp_path / "mix", ["hevc", "vp9"], 0.5, seed=0, workers=1)["assignment"]
+    # A rerun makes the same set from the files already there; the one that failed is tried again.
+    again = codec_mix.mix(tiny_data, tmp_path / "mix", ["hevc", "vp9"], 0.5, seed=0, workers=1)
+    assert len(copies) == len(summary["assignment"]) + 1 and not again["failed"]
+    assert summary["assignment"].items() <= again["assignment"].items()

