@@ -26,7 +26,8 @@ that are all missing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -145,3 +146,21 @@ class ClipSelector:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.settings})"
+
+
+class Memo:
+    """Values computed once per key, the ``capacity`` most recently used kept: a selector's per-video
+    work that the benchmark asks for again (once per K and trial), bounded in memory."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key: Hashable, compute: Callable[[], object]):
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = self._items[key] = compute()
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+        return value

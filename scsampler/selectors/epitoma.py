@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -37,7 +36,7 @@ from scsampler.models.epitoma import EpitomaHead, LightNet, TimestepGate
 from scsampler.models.registry import create_model
 from scsampler.models.weights import load_weights, read_run_config
 from scsampler.runtime.sampler import prepare, wanted_mask
-from scsampler.selectors.base import CannotScore, Choice, ClipSelector, Needs, VideoView
+from scsampler.selectors.base import CannotScore, Choice, ClipSelector, Memo, Needs, VideoView
 from scsampler.selectors.combine import strided
 from scsampler.selectors.ranking import select_uniform
 from scsampler.selectors.registry import register_selector
@@ -161,8 +160,7 @@ class _SharedSimilarities:
 
     def __init__(self, model: Epitoma, capacity: int = 512):
         self.model = model
-        self.capacity = capacity
-        self._memo: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._memo = Memo(capacity)
 
     def __call__(self, packed: dict[str, torch.Tensor], num_clips: int, clips: torch.Tensor | None) -> torch.Tensor:
         wanted = wanted_mask(num_clips, clips)
@@ -171,17 +169,15 @@ class _SharedSimilarities:
             return torch.full((num_clips, self.model.concepts), float("nan"))
         key = digest(frames.contiguous().numpy().tobytes(), owner.contiguous().numpy().tobytes(),
                      wanted.numpy().tobytes(), str(num_clips).encode())
-        if key in self._memo:
-            self._memo.move_to_end(key)
-            return self._memo[key]
-        out = torch.full((num_clips, self.model.concepts), float("nan"))
-        idx, rows = own_iframe_rows(owner.long(), wanted)
-        if len(rows):
-            out[idx] = self.model.similarities(frames[rows]).float()
-        self._memo[key] = out
-        if len(self._memo) > self.capacity:
-            self._memo.popitem(last=False)
-        return out
+
+        def compute() -> torch.Tensor:
+            out = torch.full((num_clips, self.model.concepts), float("nan"))
+            idx, rows = own_iframe_rows(owner.long(), wanted)
+            if len(rows):
+                out[idx] = self.model.similarities(frames[rows]).float()
+            return out
+
+        return self._memo.get(key, compute)
 
 
 class ConceptScorer:
@@ -228,7 +224,7 @@ class EpitomaSelector(ClipSelector):
         self.needs = Needs(features=("if",)) if frame == "iframe" else Needs(frames=True)
         shared = _SharedSimilarities(model)
         self._scorers = {f"concept{j}": ConceptScorer(shared, j) for j in range(model.concepts)} if frame == "iframe" else {}
-        self._middle_memo: OrderedDict = OrderedDict()   # middle frames: file and candidates -> similarities
+        self._middle_memo = Memo(MIDDLE_MEMO_VIDEOS)   # middle frames: content, grid and candidates -> similarities
 
     @property
     def scorers(self):
@@ -299,14 +295,7 @@ class EpitomaSelector(ClipSelector):
 
         if content_key is None:
             return compute()
-        key = (content_key, json.dumps(grid.to_json(), sort_keys=True), tuple(cand.tolist()))
-        if key in self._middle_memo:
-            self._middle_memo.move_to_end(key)
-        else:
-            self._middle_memo[key] = compute()
-            while len(self._middle_memo) > MIDDLE_MEMO_VIDEOS:
-                self._middle_memo.popitem(last=False)
-        return self._middle_memo[key]
+        return self._middle_memo.get((content_key, json.dumps(grid.to_json(), sort_keys=True), tuple(cand.tolist())), compute)
 
 
 def _kept_note(kept: int, candidates: int, k: int) -> str:

@@ -27,7 +27,6 @@ import json
 import math
 import os
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -43,7 +42,7 @@ from scsampler.models.listen_to_look import AGGREGATION, INDEXING, ImgAud2Vid, S
 from scsampler.models.registry import create_model
 from scsampler.models.weights import load_weights, read_run_config
 from scsampler.runtime.sampler import prepare
-from scsampler.selectors.base import CannotScore, Choice, ClipSelector, Needs, VideoView
+from scsampler.selectors.base import CannotScore, Choice, ClipSelector, Memo, Needs, VideoView
 from scsampler.selectors.registry import register_selector
 
 FRAMES = ("iframe", "first")
@@ -208,7 +207,7 @@ class ListenToLookSelector(ClipSelector):
         self.name, self.model, self.steps, self.sparse, self.frame = name, model, steps, sparse, frame
         self.aggregation, self.classes = aggregation, tuple(model.config["classes"])
         self.stride = self.sparse    # the benchmark's and predict's name for it
-        self._memo: OrderedDict = OrderedDict()   # content key -> indexing features (indexing_features)
+        self._memo = Memo(MEMO_VIDEOS)   # content key -> indexing features (indexing_features)
         self.needs = Needs(features=("if", "audio") if frame == "iframe" else ("audio",), audio="optional")
 
     @property
@@ -223,12 +222,7 @@ class ListenToLookSelector(ClipSelector):
         key = getattr(video, "content_key", None)
         if key is None:
             return self._indexing_features(video)
-        key = (key, video.num_clips)
-        if key not in self._memo:
-            self._memo[key] = self._indexing_features(video)
-            while len(self._memo) > MEMO_VIDEOS:
-                self._memo.popitem(last=False)
-        zi, za, indexed, notes, seconds = self._memo[key]
+        zi, za, indexed, notes, seconds = self._memo.get((key, video.num_clips), lambda: self._indexing_features(video))
         return zi, za, indexed, list(notes), seconds
 
     def _indexing_features(self, video: VideoView) -> tuple[torch.Tensor, torch.Tensor, int, list[str], float]:

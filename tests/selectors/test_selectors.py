@@ -224,3 +224,19 @@ def test_the_oracle_of_a_video_with_several_labels_picks_the_clips_most_confiden
     assert oracle.select(both, 2).indices.tolist() == [1, 2]                          # 0.7 on 1, 0.6 on 2
     with pytest.raises(ConfigError, match="needs the video's label"):
         oracle.select(CachedVideo("v", probs, label=None, generator=None, scores={}), 2)
+
+
+def test_memo_computes_once_per_key_and_keeps_the_most_recently_used():
+    from scsampler.selectors.base import Memo
+
+    calls = []
+    memo = Memo(capacity=2)
+
+    def get(key):
+        return memo.get(key, lambda: calls.append(key) or key * 10)
+
+    assert [get(1), get(2), get(1)] == [10, 20, 10] and calls == [1, 2]
+    get(3)           # over capacity: 2, the least recently used, goes
+    get(1)
+    get(2)
+    assert calls == [1, 2, 3, 2]
