@@ -358,10 +358,7 @@ def idr_times(path: str | os.PathLike) -> tuple[Fraction, ...]:
         if (stream.codec_context.name != "h264" or container.format.flags & _TS_DISCONT
                 or not getattr(stream, "index_entries", None)):
             return ()
-        extradata = stream.codec_context.extradata or b""
-        # MP4 and Matroska store NAL units behind their length (avcC extradata, first byte 1, gives
-        # the length's size); a stream without it has start codes (Annex B).
-        length_size = (extradata[4] & 3) + 1 if len(extradata) > 4 and extradata[0] == 1 else 0
+        length_size = _nal_length_size(stream)
         origin, times = _stream_start(stream), []
         try:
             for packet in container.demux(stream):
@@ -370,6 +367,13 @@ def idr_times(path: str | os.PathLike) -> tuple[Fraction, ...]:
         except av.error.FFmpegError as err:
             log.debug("%s: demuxing stopped early: %s", path, err)
     return tuple(sorted(times))
+
+
+def _nal_length_size(stream) -> int:
+    """How an H.264 stream's packets delimit NAL units: MP4 and Matroska store each behind its length
+    (avcC extradata, first byte 1, gives the length's size in bytes); 0 for start codes (Annex B)."""
+    extradata = stream.codec_context.extradata or b""
+    return (extradata[4] & 3) + 1 if len(extradata) > 4 and extradata[0] == 1 else 0
 
 
 def _nal_units(data: bytes, length_size: int) -> Iterator[tuple[int, int]]:
@@ -448,8 +452,7 @@ def _i_p_slices_are_references(path: str, size: int, mtime_ns: int) -> bool:
         stream = _video_stream(container, path)
         if stream.codec_context.name != "h264":
             return False
-        extradata = stream.codec_context.extradata or b""
-        length_size = (extradata[4] & 3) + 1 if len(extradata) > 4 and extradata[0] == 1 else 0
+        length_size = _nal_length_size(stream)
         try:
             for packet in container.demux(stream):
                 if not packet.size:
