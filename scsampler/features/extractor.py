@@ -57,6 +57,7 @@ from scsampler.io.video import (
     idr_times,
     intra_only,
     iter_audio,
+    picture_plan,
     iter_video_frames,
     probe,
     small_size,
@@ -233,6 +234,8 @@ class FeatureStream:
         worker._logmel, worker.meta = None, StreamMeta(info=meta.info, num_clips_expected=meta.num_clips_expected)
         if {"rgbr", "if"} & set(self.config.features):
             i_p_pictures_are_references(self.path)  # scanned once here: forked workers inherit the answer
+        if self.frames_per_clip > 0 or self.clips is not None:
+            picture_plan(self.path)  # likewise (_unread_pictures)
         ahead: deque = deque()
         todo = iter(chunks)
         with mp.get_context(_START_METHOD).Pool(min(self.processes, len(chunks)), initializer=_worker_init) as pool:
@@ -287,8 +290,11 @@ class FeatureStream:
         lazy = motion and bitstream and (self.frames_per_clip > 0 or self.clips is not None)
         pending: list[tuple[object, object]] = []   # (non-key frame, the I/P frame before it)
         anchor_frame = None
+        # Nor are the non-reference pictures among those decoded that no chosen frame is: no other
+        # picture refers to them (a third to a half of an x264 file's, its B-frames).
+        skip = self._unread_pictures(first, stop) if lazy and not self._restart else None
         frames = iter_video_frames(self.path, export_mvs=motion and bitstream, keyframes_only=keyframes_only, resize=resize,
-                                   lazy=lazy, start=start)
+                                   lazy=lazy, start=start, skip=skip)
 
         def finish(clip_index: int) -> None:
             if lazy:
@@ -369,6 +375,27 @@ class FeatureStream:
                 acc.clear()
             current += 1
 
+    def _unread_pictures(self, first: int, stop: int) -> frozenset[int] | None:
+        """The pts of the non-reference pictures (:func:`picture_plan`) whose frames a pass that
+        reads only the chosen frames of clips ``first`` to ``stop - 1`` (:meth:`_chosen_frames`) does
+        not read; None when the file's pictures cannot be known before decoding. A B-frame
+        is chosen for MD by its place among its clip's non-key frames, which the plan gives."""
+        plan = picture_plan(self.path)
+        if plan is None:
+            return None
+        grid, m = self.config.grid, self.frames_per_clip
+        clips: dict[int, list] = {}
+        for picture in plan:
+            clips.setdefault(grid.index_of(picture.time), []).append(picture)
+        skip = set()
+        for index, pictures in clips.items():
+            unread = {p.pts for p in pictures if not p.reference}
+            if unread and "md" in self.config.features and first <= index < stop and (self.clips is None or index in self.clips):
+                frames = sorted((p for p in pictures if not p.key), key=lambda p: p.time)
+                unread -= {frames[j].pts for j in evenly_spaced(len(frames), m).tolist()}
+            skip |= unread
+        return frozenset(skip)
+
     def _chosen_frames(self, acc, pending, clip_index, H, W, scale_small, want_md, want_rgbr) -> None:
         """MD and RGB-R of the frames a sampler scoring ``frames_per_clip`` frames would pick from
         the clip's full features (the same :func:`evenly_spaced` rows), for a wanted clip."""
@@ -384,7 +411,15 @@ class FeatureStream:
             return grids[j]
 
         if want_md:
-            acc.md.extend(grid_mv(j) for j in evenly_spaced(len(pending), m).tolist())
+            chosen = evenly_spaced(len(pending), m).tolist()
+            if not all(pending[j][0].decoded for j in chosen):
+                # The decoder gave other frames than the file's packets said (a damaged file): the
+                # clip's MD comes from the frames it did decode, spread the same way.
+                log.warning("%s: clip %d: MD from its decoded frames only (the stream differs from its packets)",
+                            self.path, clip_index)
+                decoded = [j for j, (fr, _) in enumerate(pending) if fr.decoded]
+                chosen = [decoded[i] for i in evenly_spaced(len(decoded), m).tolist()]
+            acc.md.extend(grid_mv(j) for j in chosen)
         if want_rgbr:
             rows = [j for j, (fr, anchor) in enumerate(pending) if fr.pict_type == "P" and anchor is not None]
             for i in evenly_spaced(len(rows), m).tolist():

@@ -8,11 +8,12 @@ with one line naming the file and the cause.
 from __future__ import annotations
 
 import functools
+import heapq
 import itertools
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -206,20 +207,23 @@ def probe(path: str | os.PathLike, *, frame_types: bool = False) -> VideoInfo:
         )
 
 
-def _decode_safely(container, stream, path: str, *, max_errors: int = 50, stop: Callable | None = None):
+def _decode_safely(container, stream, path: str, *, max_errors: int = 50, stop: Callable | None = None,
+                   before: Callable | None = None):
     """Decode ``stream`` frame by frame, skipping packets the decoder rejects (a damaged
     stretch of an otherwise good file) but giving up after ``max_errors`` of them in a row.
     Counting in a row, not in total, lets an hour-long file with scattered damage through.
 
     ``stop(packet)`` is asked before each packet is decoded; when it says True, decoding ends there,
     after the frames the decoder still holds (the end of the part of a file before its timestamps
-    restart)."""
+    restart). ``before(packet)`` is called just before a packet is decoded."""
     errors = 0
     try:
         for packet in container.demux(stream):
             if stop is not None and packet.size and stop(packet):
                 yield from _flush(stream, path)
                 return
+            if before is not None and packet.size:
+                before(packet)
             try:
                 frames = packet.decode()
             except av.error.FFmpegError as err:
@@ -477,6 +481,82 @@ def i_p_pictures_are_references(path: str | os.PathLike) -> bool:
     return _i_p_slices_are_references(path, st.st_size, st.st_mtime_ns)
 
 
+@dataclass(frozen=True)
+class Picture:
+    """One coded picture of an H.264 stream as its packet tells it, before any decoding."""
+
+    pts: int
+    time: float          # s, first frame = 0: the time :func:`iter_video_frames` gives its frame
+    reference: bool      # some slice of it has nal_ref_idc > 0: other pictures may refer to it
+    key: bool            # an IDR or I picture: what :func:`iter_video_frames` calls a key frame
+
+
+def picture_plan(path: str | os.PathLike) -> tuple[Picture, ...] | None:
+    """Every picture of ``path``'s video stream in decoding order, read from the packets' NAL unit
+    headers without decoding, for a pass that skips the non-reference pictures it does not read
+    (``iter_video_frames``' ``skip``). None where that cannot be known exactly, and the pass decodes
+    everything: codecs other than H.264, streams whose timestamps may jump (MPEG-TS, MPEG-PS),
+    packets without a pts or two with one, pictures of mixed slice types, SP/SI slices, a non-reference
+    picture that is not a B picture (:func:`i_p_pictures_are_references`), a recovery point (which
+    makes FFmpeg call a frame key) on a picture that is not an I picture, or packets that cannot be
+    read. Remembered per file (path, size, mtime)."""
+    path = os.fspath(path)
+    st = os.stat(path)
+    return _picture_plan(path, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _picture_plan(path: str, size: int, mtime_ns: int) -> tuple[Picture, ...] | None:
+    with open_container(path) as container:
+        stream = _video_stream(container, path)
+        if stream.codec_context.name != "h264" or container.format.flags & _TS_DISCONT:
+            return None
+        length_size, origin, tb = _nal_length_size(stream), _stream_start(stream), stream.time_base
+        pictures, seen = [], set()
+        try:
+            for packet in container.demux(stream):
+                if not packet.size:
+                    continue
+                if packet.pts is None or packet.pts in seen:
+                    return None
+                picture = _picture(bytes(packet), length_size)
+                if picture is False:
+                    return None
+                if picture is None:
+                    continue  # parameter sets or SEI alone: no picture
+                seen.add(packet.pts)
+                reference, key = picture
+                pictures.append(Picture(packet.pts, float(Fraction(packet.pts) * tb - origin), reference, key))
+        except av.error.FFmpegError as err:
+            log.debug("%s: demuxing stopped early: %s", path, err)
+            return None
+    return tuple(pictures)
+
+
+def _picture(data: bytes, length_size: int) -> tuple[bool, bool] | None | bool:
+    """``(reference, key)`` of an H.264 access unit's picture; None when it holds no slice; False
+    when :func:`picture_plan` cannot tell (see there)."""
+    types, reference, idr, recovery = set(), False, False, False
+    for a, b in _nal_units(data, length_size):
+        if a >= len(data):
+            continue
+        kind = data[a] & 0x1F
+        if kind in (1, 5):
+            t = _slice_type(data[a + 1:a + 9])
+            if t is None or t > 2:
+                return False
+            types.add(t)
+            reference |= bool(data[a] & 0x60)
+            idr |= kind == 5
+        elif kind == 6 and 6 in _sei_payload_types(data[a + 1:b]):
+            recovery = True
+    if not types:
+        return None
+    if len(types) > 1 or (not reference and types != {1}) or (recovery and types != {2}):
+        return False
+    return reference, idr or types == {2}
+
+
 def intra_only(path: str | os.PathLike, packets: int = 32) -> bool:
     """True when the first ``packets`` packets of the video stream are all key frames: an intra-only
     stream (``-g 1``, the all-intra modes of cameras and editing exports), which carries no motion
@@ -515,6 +595,7 @@ class DecodedFrame:
     key: bool
     mvs: np.ndarray | None       # FFmpeg's motion vectors (structured array), None when not exported
     images: "dict[str, np.ndarray] | LazyImages"  # small (h, w, 3) uint8 RGB copies, as asked for
+    decoded: bool = True         # False: a non-reference picture ``skip`` left undecoded (no mvs, no images)
 
 
 class LazyImages:
@@ -556,6 +637,7 @@ def iter_video_frames(
     resize: dict[str, tuple[int, int, str]] | None = None,
     lazy: bool = False,
     start: Fraction | None = None,
+    skip: Collection[int] | None = None,
 ) -> Iterator[DecodedFrame]:
     """Decode the video stream once, in display order, with motion vectors attached. The stream is
     the one a player would play (:func:`video_stream_note`); in a file whose timestamps restart
@@ -574,6 +656,12 @@ def iter_video_frames(
     ``start`` (s, first frame = 0): decoding begins at the key frame at or before that time instead
     of the file's start; at one of :func:`idr_times` it gives the frames from there on exactly as
     decoding from the start does. Raises :class:`SeekMissed` when the first frame comes after it.
+
+    ``skip``: the pts of non-reference pictures (:func:`picture_plan`) the caller will not read. The
+    decoder drops them (``skip_frame=nonref`` for their packets), which changes no other picture or
+    vector since none refers to them, and each comes in its place in display order as a B-frame with
+    ``decoded`` False, no vectors and no pictures, so that frame counts and positions are those of
+    the full decode. Should one be decoded after all, or come out of order, skipping stops there.
     """
     path = os.fspath(path)
     with open_container(path) as container:
@@ -608,7 +696,16 @@ def iter_video_frames(
         resize = resize or {}
         reformatters = {name: VideoReformatter() for name in resize}
         last_t = None
-        for frame in _decode_safely(container, stream, path, stop=_stop_at(_restart_of(container, stream, path))):
+        skipper = _Skipper(ctx, skip, origin, tb, path) if skip else None
+        frames = _decode_safely(container, stream, path, stop=_stop_at(_restart_of(container, stream, path)),
+                                before=skipper.before if skipper else None)
+        for frame in itertools.chain(frames, [None] if skipper else []):
+            if skipper is not None:
+                for phantom in skipper.until(frame):
+                    last_t = phantom.time
+                    yield phantom
+                if frame is None:
+                    break
             if frame.pts is None:
                 # Some containers (raw streams) leave pts unset: count frames at the nominal rate.
                 t = 0.0 if last_t is None else last_t + 1.0 / float(stream.average_rate or 25)
@@ -627,6 +724,54 @@ def iter_video_frames(
             else:
                 images = {name: to_rgb(frame, w, h, reformatters[name]) for name, (w, h) in sizes.items()}
             yield DecodedFrame(time=t, pict_type=ptype, key=key, mvs=mvs, images=images)
+
+
+class _Skipper:
+    """:func:`iter_video_frames`' ``skip``: which packets the decoder drops, and their frames' places."""
+
+    def __init__(self, ctx, skip: Collection[int], origin: Fraction, tb: Fraction, path: str):
+        self.ctx, self.skip, self.origin, self.tb, self.path = ctx, skip, origin, tb, path
+        self.held: list[int] = []          # pts of dropped pictures not yet given their place (a heap)
+        self.last: int | None = None       # pts of the last frame given out
+        self.on = True                     # False once the stream did what the plan did not say
+        self.dropping = False              # the decoder's skip_frame is NONREF
+
+    def before(self, packet) -> None:
+        drop = self.on and packet.pts in self.skip
+        if drop:
+            heapq.heappush(self.held, packet.pts)
+        if drop != self.dropping:
+            self.ctx.skip_frame = "NONREF" if drop else "DEFAULT"
+            self.dropping = drop
+
+    def until(self, frame) -> Iterator[DecodedFrame]:
+        """The dropped pictures shown before ``frame`` (None: the stream's end), in order."""
+        if frame is not None and frame.pts is None:
+            self._off("a frame without a pts")
+            return
+        pts = None if frame is None else frame.pts
+        if pts is not None and pts in self.held:
+            self._off(f"a picture to skip was decoded (pts {pts})")
+            self.held.remove(pts)
+            heapq.heapify(self.held)
+        while self.held and (pts is None or self.held[0] < pts):
+            p = heapq.heappop(self.held)
+            if self.last is None or p < self.last:
+                # Before the first frame (leading pictures the decoder would not show either) or
+                # behind one already given out: no place to give it.
+                if self.last is not None:
+                    self._off(f"a skipped picture came out of order (pts {p})")
+                continue
+            self.last = p
+            yield DecodedFrame(time=float(Fraction(p) * self.tb - self.origin), pict_type="B", key=False,
+                               mvs=None, images={}, decoded=False)
+        if pts is not None:
+            self.last = pts if self.last is None else max(self.last, pts)
+
+    def _off(self, why: str) -> None:
+        if self.on:
+            log.debug("%s: %s; decoding every picture from here", self.path, why)
+            self.on = False
 
 
 def _motion_vectors(frame, copy: bool) -> np.ndarray | None:

