@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from codec_transfer import VARIANTS, encode  # noqa: E402  (a script beside this one)
 
+from scsampler.cli.args import comma_list  # noqa: E402
 from scsampler.data.cache import content_hash  # noqa: E402
 from scsampler.data.classes import dataset_paths  # noqa: E402
 from scsampler.data.manifest import ManifestEntry, read_manifest, write_manifest  # noqa: E402
@@ -86,7 +87,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1, help="FFmpeg processes at once (one thread each)")
     args = ap.parse_args()
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    variants = comma_list(args.variants)
     unknown = set(variants) - set(VARIANTS)
     if unknown or not variants:
         ap.error(f"--variants: unknown {sorted(unknown)}; choose from {', '.join(VARIANTS)}")

@@ -60,6 +60,7 @@ from pathlib import Path
 
 import torch
 
+from scsampler.cli.args import comma_list
 from scsampler.data.manifest import read_manifest
 import scsampler.features.extractor as extractor
 from scsampler.features.extractor import ExtractorConfig, extract_clip_features
@@ -315,7 +316,7 @@ def main() -> None:
                     help="time end to end only on these of the --file videos (repeatable; default: every one)")
     ap.add_argument("--k", type=int, default=10, help="K of the end-to-end timing (default 10)")
     args = ap.parse_args()
-    passes = [p.strip() for p in args.passes.split(",") if p.strip()]
+    passes = comma_list(args.passes)
     unknown = set(passes) - set(PASSES)
     if unknown or not passes:
         ap.error(f"--passes: unknown {sorted(unknown)}; choose from {', '.join(PASSES)}")
@@ -334,7 +335,7 @@ def main() -> None:
         print(f"{path}")
         sets[f"{path.name}"] = {**measure([path], args.repeats, passes, ffmpeg is not None, args.memory), "resolution": f"{info.width}x{info.height} {info.codec}"}
         if samplers and (not args.e2e_on or path in args.e2e_on):
-            sets[path.name]["end_to_end"] = end_to_end(path, samplers, [x for x in args.e2e_strategies.split(",") if x],
+            sets[path.name]["end_to_end"] = end_to_end(path, samplers, comma_list(args.e2e_strategies),
                                                        args.e2e_arch, args.k)
         write(args.out, sets, ffmpeg)  # as it goes: a stopped run keeps the files done
     if args.data:

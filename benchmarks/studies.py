@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from scsampler.engine.sampler import JointTrainConfig, SamplerTrainConfig, compose_samplers, fit_joint_sampler, fit_sampler
+from scsampler.cli.args import comma_list
 from scsampler.benchmark.run import BenchmarkConfig, run_benchmark
 from scsampler.reports.tables import accuracy_table, replace_block, timing_arch_section, timing_table
 
@@ -81,7 +82,7 @@ class Studies:
     def visual(self, loss: str) -> Path:
         """The visual sampler: a network per feature of --visual-features (MD + RGB-R by default, as
         the paper's), composed into one sampler that averages them."""
-        feats = [f.strip() for f in self.args.visual_features.split(",") if f.strip()]
+        feats = comma_list(self.args.visual_features)
         parts = [self.sampler(f"visual-{f}-{loss}", modality="visual", features=(f,), loss=loss) for f in feats]
         return parts[0] if len(parts) == 1 else self.compose(f"visual-{'+'.join(feats)}-{loss}", parts)
 
@@ -182,7 +183,7 @@ class Studies:
         r = self.bench("av", samplers, ("random", "uniform", "dense", "oracle", "visual", "audio") + AV + tuple(samplers)[2:],
                        ks=(1, 2, 5, 10, 20), timing_videos=a.timing_videos, strides=(1, 2, 4, 8), k_primes=(0, 2, 4, 6, 8, 10),
                        timing_arch=a.timing_arch, timing_arch_videos=a.timing_arch_videos,
-                       timing_arch_strategies=tuple(x.strip() for x in a.timing_arch_strategies.split(",")),
+                       timing_arch_strategies=tuple(comma_list(a.timing_arch_strategies)),
                        timing_strides=tuple(int(x) for x in a.timing_strides.split(",")))
         table = accuracy_table(r, k=10, stride=1)
         big = f"\n\n{timing_arch_section(r)}" if r.get("timing_arch") else ""
@@ -244,7 +245,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     studies = Studies(args)
-    for study in [s.strip() for s in args.study.split(",") if s.strip()]:
+    for study in comma_list(args.study):
         table = getattr(studies, study)()
         print(f"\n## {study}\n\n{table}\n")
         if args.docs:

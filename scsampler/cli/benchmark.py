@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from scsampler.cli.args import comma_list
 from scsampler.cli.names import selector_help
 
 # Library imports happen inside run(): `scsampler --help` must not pay for importing torch.
@@ -83,7 +84,7 @@ def run(args) -> int:
     for item in args.sampler_option:
         name, key, value = parse_option(item)
         options.setdefault(name, {})[key] = value
-    strategies = tuple(s.strip() for s in (args.strategies or "").split(",") if s.strip())
+    strategies = tuple(comma_list(args.strategies))
     config = BenchmarkConfig(
         data=args.data,
         classifier=args.classifier,

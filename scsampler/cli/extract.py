@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from scsampler.cli.args import comma_list
 from scsampler.cli.predict import add_decode_processes, add_engine_options, decode_processes, engine_options
 
 # Library imports happen inside run(): `scsampler --help` must not pay for importing torch.
@@ -49,7 +50,7 @@ def run(args) -> int:
     if args.workers > 1 and processes > 1:
         # Each --workers process is a daemon, which may not start processes of its own.
         raise ConfigError("give --workers (videos in parallel) or --decode-processes (one video in parallel), not both")
-    features = tuple(f.strip() for f in args.features.split(",") if f.strip())
+    features = tuple(comma_list(args.features))
     try:
         config = ExtractorConfig(
             clip_frames=args.clip_frames,

@@ -72,6 +72,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from scsampler.cli.args import comma_list
     from scsampler.engine.sampler import JointTrainConfig, SamplerTrainConfig, fit_joint_sampler, fit_sampler
     from scsampler.errors import ConfigError
 
@@ -87,7 +88,7 @@ def run(args) -> int:
 
     config = SamplerTrainConfig(
         data=args.data, classifier=args.classifier, out=args.out, modality=args.modality,
-        features=tuple(f.strip() for f in args.features.split(",") if f.strip()), arch=args.arch, loss=args.loss, ac_loss=args.ac_loss,
+        features=tuple(comma_list(args.features)), arch=args.arch, loss=args.loss, ac_loss=args.ac_loss,
         target=args.target, k_tr=args.k_tr, margin=args.margin, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         eval_frames_per_clip=args.eval_frames, input_norm=args.input_norm, init_from=args.init_from, freeze_backbone=args.freeze_backbone,
         cache=args.cache, workers=args.workers, seed=args.seed,

@@ -496,7 +496,8 @@ def picture_plan(path: str | os.PathLike) -> tuple[Picture, ...] | None:
     headers without decoding, for a pass that skips the non-reference pictures it does not read
     (``iter_video_frames``' ``skip``). None where that cannot be known exactly, and the pass decodes
     everything: codecs other than H.264, streams whose timestamps may jump (MPEG-TS, MPEG-PS),
-    packets without a pts or two with one, pictures of mixed slice types, SP/SI slices, a non-reference
+    packets without a pts or two with one, pts in decoding order (AVI: no B-frame shown before a
+    picture decoded ahead of it), pictures of mixed slice types, SP/SI slices, a non-reference
     picture that is not a B picture (:func:`i_p_pictures_are_references`), a recovery point (which
     makes FFmpeg call a frame key) on a picture that is not an I picture, or packets that cannot be
     read. Remembered per file (path, size, mtime)."""
@@ -512,7 +513,7 @@ def _picture_plan(path: str, size: int, mtime_ns: int) -> tuple[Picture, ...] | 
         if stream.codec_context.name != "h264" or container.format.flags & _TS_DISCONT:
             return None
         length_size, origin, tb = _nal_length_size(stream), _stream_start(stream), stream.time_base
-        pictures, seen = [], set()
+        pictures, seen, latest = [], set(), None
         try:
             for packet in container.demux(stream):
                 if not packet.size:
@@ -522,10 +523,18 @@ def _picture_plan(path: str, size: int, mtime_ns: int) -> tuple[Picture, ...] | 
                 picture = _picture(bytes(packet), length_size)
                 if picture is False:
                     return None
-                if picture is None:
-                    continue  # parameter sets or SEI alone: no picture
-                seen.add(packet.pts)
+                if picture is None or packet.is_discard:
+                    # Parameter sets or SEI alone; or a picture an edit list cuts, which the decoder
+                    # decodes but does not give out (a reference one is never skipped).
+                    continue
                 reference, key = picture
+                if not reference and (latest is None or packet.pts > latest):
+                    # A B-frame comes after a picture shown later than it: with pts in decoding
+                    # order (AVI and other containers without them, filled in by FFmpeg) the
+                    # frames' display order cannot be known from the packets.
+                    return None
+                seen.add(packet.pts)
+                latest = packet.pts if latest is None else max(latest, packet.pts)
                 pictures.append(Picture(packet.pts, float(Fraction(packet.pts) * tb - origin), reference, key))
         except av.error.FFmpegError as err:
             log.debug("%s: demuxing stopped early: %s", path, err)
@@ -661,7 +670,9 @@ def iter_video_frames(
     decoder drops them (``skip_frame=nonref`` for their packets), which changes no other picture or
     vector since none refers to them, and each comes in its place in display order as a B-frame with
     ``decoded`` False, no vectors and no pictures, so that frame counts and positions are those of
-    the full decode. Should one be decoded after all, or come out of order, skipping stops there.
+    the full decode. Should one be decoded after all, or frames come out of order, skipping stops
+    there. On a damaged stream the two may differ: a garbled picture the full decode rejects is
+    still given its place here, since it is never parsed.
     """
     path = os.fspath(path)
     with open_container(path) as container:
@@ -737,7 +748,7 @@ class _Skipper:
         self.dropping = False              # the decoder's skip_frame is NONREF
 
     def before(self, packet) -> None:
-        drop = self.on and packet.pts in self.skip
+        drop = self.on and packet.pts in self.skip and not packet.is_discard
         if drop:
             heapq.heappush(self.held, packet.pts)
         if drop != self.dropping:
@@ -750,6 +761,8 @@ class _Skipper:
             self._off("a frame without a pts")
             return
         pts = None if frame is None else frame.pts
+        if pts is not None and self.last is not None and pts < self.last:
+            self._off(f"frames came out of display order (pts {pts} after {self.last})")
         if pts is not None and pts in self.held:
             self._off(f"a picture to skip was decoded (pts {pts})")
             self.held.remove(pts)

@@ -37,3 +37,11 @@ def test_the_selector_choices_come_from_the_registry_without_importing_torch_for
     assert list(strategy.choices) == list_selectors(predict=True)
     assert "oracle" not in strategy.choices and "motion-energy" in strategy.choices
     assert "audio-energy: top-K by" in " ".join(predict.format_help().split())  # the help is the registry's
+
+
+def test_comma_list_strips_items_and_leaves_out_empty_ones():
+    from scsampler.cli.args import comma_list
+
+    assert comma_list(" md, rgbr,,audio ,") == ["md", "rgbr", "audio"]
+    assert comma_list("") == comma_list(None) == []
+    assert comma_list("scoring md (every picture)") == ["scoring md (every picture)"]

@@ -60,11 +60,32 @@ def test_the_plan_tells_each_picture_as_the_decoder_gives_it(files, name):
         assert sum(p.key for p in plan) > 1  # key frames beyond the first, each an I picture
 
 
-def test_no_plan_where_pictures_cannot_be_known_from_packets(files, media):
+def _remux(src, dst):
+    """``src``'s video packets copied into ``dst`` (container from its suffix), as ``ffmpeg -c copy``."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        s = inp.streams.video[0]
+        o = out.add_stream_from_template(s)
+        for packet in inp.demux(s):
+            if packet.dts is None:
+                continue
+            packet.stream = o
+            out.mux(packet)
+
+
+def test_no_plan_where_pictures_cannot_be_known_from_packets(files, media, tmp_path):
     # MPEG-4 Part 2 (no NAL units), MPEG-TS (timestamps may jump), P-frames that are recovery points
-    # (periodic intra refresh: FFmpeg calls them key frames).
-    for path in (files["mpeg4"], media["ts"], files["intra_refresh"]):
+    # (periodic intra refresh: FFmpeg calls them key frames), and AVI, which stores no pts: FFmpeg
+    # fills them in decoding order, so B-frames' places cannot be known from the packets.
+    avi = tmp_path / "pyramid.avi"
+    write_x264(avi, blob_frames(72, h=96, w=128, dx=4, dy=1, pan=3, seed=0), X264["pyramid"])
+    for path in (files["mpeg4"], media["ts"], files["intra_refresh"], avi):
         assert picture_plan(path) is None, path
+    # The same packets in Matroska keep their pts: the plan is known.
+    mkv = tmp_path / "pyramid.mkv"
+    _remux(files["pyramid"], mkv)
+    assert picture_plan(mkv) is not None
 
 
 def test_skipped_pictures_keep_their_places_and_change_no_other(files):
