@@ -176,6 +176,12 @@ def add_shares(results: dict) -> None:
         r["share_of_gain"] = r["gain"] / base if base and r["gain"] is not None and base > 0 else None
 
 
+def meets_target(share: float) -> bool:
+    """``share`` >= :data:`TARGET_SHARE`, up to rounding: 27 of 30 videos' gain is 90%, which floating
+    point top-1s (37/72 - 10/72) / (40/72 - 10/72) put a hair below."""
+    return share >= TARGET_SHARE - 1e-9
+
+
 def markdown(results: dict) -> str:
     """The table of ``results`` (from its JSON), one row per variant, the original first."""
     c = results["config"]
@@ -186,7 +192,7 @@ def markdown(results: dict) -> str:
         def pct(x, sign=""):
             return "" if x is None else f"{100 * x:{sign}.1f}"
         share = "" if r.get("share_of_gain") is None else f"{100 * r['share_of_gain']:.0f}%" + (
-            "" if name == "original" else (" ok" if r["share_of_gain"] >= TARGET_SHARE else " below"))
+            "" if name == "original" else (" ok" if meets_target(r["share_of_gain"]) else " below"))
         grid = ", ".join(r["md_grid"]) + (f" -> {r['net_md_grid']}" if r["net_md_grid"] else " (as stored)") if r["md_grid"] else ""
         ms = "" if r["seconds_per_clip"] is None else f"{1000 * r['seconds_per_clip']:.2f}"
         mag = "" if r["mean_md_px"] is None else f"{r['mean_md_px']:.2f}"
