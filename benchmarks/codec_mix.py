@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from codec_transfer import VARIANTS, encode  # noqa: E402  (a script beside this one)
 
-from scsampler.cli.args import comma_list  # noqa: E402
+from scsampler.cli.args import comma_choices  # noqa: E402
 from scsampler.data.cache import content_hash  # noqa: E402
 from scsampler.data.classes import dataset_paths  # noqa: E402
 from scsampler.data.manifest import ManifestEntry, read_manifest, write_manifest  # noqa: E402
@@ -87,10 +87,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1, help="FFmpeg processes at once (one thread each)")
     args = ap.parse_args()
-    variants = comma_list(args.variants)
-    unknown = set(variants) - set(VARIANTS)
-    if unknown or not variants:
-        ap.error(f"--variants: unknown {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
+    variants = comma_choices(ap, "--variants", args.variants, VARIANTS)
     if not 0.0 < args.share <= 1.0:
         ap.error("--share must be in (0, 1]")
     if shutil.which("ffmpeg") is None:

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scsampler.cli.args import comma_list
+from scsampler.cli.args import comma_choices
 from scsampler.benchmark.accuracy import evaluate_selector
 from scsampler.benchmark.metrics import segment_kinds
 from scsampler.benchmark.scores import scorer_scores
@@ -279,10 +279,7 @@ def main() -> None:
     ap.add_argument("--docs", type=Path, help="markdown file to put the table into, between the --tag markers")
     ap.add_argument("--tag", default="codec-transfer")
     args = ap.parse_args()
-    args.variants = comma_list(args.variants)
-    unknown = [v for v in args.variants if v not in VARIANTS]
-    if unknown:
-        ap.error(f"unknown variants {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    args.variants = comma_choices(ap, "--variants", args.variants, VARIANTS, allow_empty=True)
     results = run(args)
     publish(markdown(results), results=results, out=args.out / "results.json", docs=args.docs, tag=args.tag)
     atomic_write_text(args.out / "codec_transfer.md", markdown(results) + "\n")

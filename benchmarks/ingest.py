@@ -60,7 +60,7 @@ from pathlib import Path
 
 import torch
 
-from scsampler.cli.args import comma_list
+from scsampler.cli.args import comma_choices, comma_list
 from scsampler.data.manifest import read_manifest
 import scsampler.features.extractor as extractor
 from scsampler.features.extractor import ExtractorConfig, extract_clip_features
@@ -316,10 +316,7 @@ def main() -> None:
                     help="time end to end only on these of the --file videos (repeatable; default: every one)")
     ap.add_argument("--k", type=int, default=10, help="K of the end-to-end timing (default 10)")
     args = ap.parse_args()
-    passes = comma_list(args.passes)
-    unknown = set(passes) - set(PASSES)
-    if unknown or not passes:
-        ap.error(f"--passes: unknown {sorted(unknown)}; choose from {', '.join(PASSES)}")
+    passes = comma_choices(ap, "--passes", args.passes, PASSES)
     samplers = dict(v.split("=", 1) for v in args.e2e_sampler if "=" in v)
     if len(samplers) != len(args.e2e_sampler):
         ap.error("--e2e-sampler takes ROLE=RUN")

@@ -45,3 +45,18 @@ def test_comma_list_strips_items_and_leaves_out_empty_ones():
     assert comma_list(" md, rgbr,,audio ,") == ["md", "rgbr", "audio"]
     assert comma_list("") == comma_list(None) == []
     assert comma_list("scoring md (every picture)") == ["scoring md (every picture)"]
+
+
+def test_comma_choices_names_unknown_items_and_refuses_an_empty_list():
+    import argparse
+
+    import pytest
+
+    from scsampler.cli.args import comma_choices
+
+    ap = argparse.ArgumentParser(prog="x")
+    assert comma_choices(ap, "--passes", "md, scoring", ["md", "scoring", "rgb"]) == ["md", "scoring"]
+    assert comma_choices(ap, "--variants", "", ["hevc"], allow_empty=True) == []
+    for text in ("md,bogus", ""):
+        with pytest.raises(SystemExit):
+            comma_choices(ap, "--passes", text, ["md"])
