@@ -125,6 +125,12 @@ def video_stream_note(path: str | os.PathLike) -> str | None:
         return f"{_describe(chosen)} of {len(others) + 1} video streams; not {', '.join(map(_describe, others))}"
 
 
+def _frame_time(pts: int, tb: Fraction, origin: Fraction) -> float:
+    """A video frame's time in seconds from the stream's first frame: what :func:`iter_video_frames`
+    gives a decoded frame, and :func:`picture_plan` the picture of a packet, which must agree."""
+    return float(Fraction(pts) * tb - origin)
+
+
 def _stream_start(stream) -> Fraction:
     if stream.start_time is None or stream.time_base is None:
         return Fraction(0)
@@ -535,7 +541,7 @@ def _picture_plan(path: str, size: int, mtime_ns: int) -> tuple[Picture, ...] | 
                     return None
                 seen.add(packet.pts)
                 latest = packet.pts if latest is None else max(latest, packet.pts)
-                pictures.append(Picture(packet.pts, float(Fraction(packet.pts) * tb - origin), reference, key))
+                pictures.append(Picture(packet.pts, _frame_time(packet.pts, tb, origin), reference, key))
         except av.error.FFmpegError as err:
             log.debug("%s: demuxing stopped early: %s", path, err)
             return None
@@ -721,7 +727,7 @@ def iter_video_frames(
                 # Some containers (raw streams) leave pts unset: count frames at the nominal rate.
                 t = 0.0 if last_t is None else last_t + 1.0 / float(stream.average_rate or 25)
             else:
-                t = float(Fraction(frame.pts) * tb - origin)
+                t = _frame_time(frame.pts, tb, origin)
             if last_t is None and start is not None and t > float(start):
                 raise SeekMissed(path, f"a seek to {float(start):.3f} s landed on a frame at {t:.3f} s")
             last_t = t
@@ -776,7 +782,7 @@ class _Skipper:
                     self._off(f"a skipped picture came out of order (pts {p})")
                 continue
             self.last = p
-            yield DecodedFrame(time=float(Fraction(p) * self.tb - self.origin), pict_type="B", key=False,
+            yield DecodedFrame(time=_frame_time(p, self.tb, self.origin), pict_type="B", key=False,
                                mvs=None, images={}, decoded=False)
         if pts is not None:
             self.last = pts if self.last is None else max(self.last, pts)
