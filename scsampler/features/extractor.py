@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
 import logging
 import math
 import multiprocessing as mp
@@ -238,7 +239,7 @@ class FeatureStream:
             picture_plan(self.path)  # likewise (_unread_pictures)
         ahead: deque = deque()
         todo = iter(chunks)
-        with mp.get_context(_START_METHOD).Pool(min(self.processes, len(chunks)), initializer=_worker_init) as pool:
+        with _worker_pool(min(self.processes, len(chunks))) as pool:
             while True:
                 while len(ahead) < 2 * self.processes and (chunk := next(todo, None)) is not None:
                     ahead.append((chunk, pool.apply_async(_decode_chunk, (worker, chunk))))
@@ -559,7 +560,25 @@ def plan_chunks(idr: Sequence[Fraction], num_clips: int, grid: ClipGrid, process
 _START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 
 
+def _worker_pool(processes: int):
+    """A pool of ``processes`` workers (:func:`_worker_init`). A forked worker never collects the
+    garbage it inherits: freeing an FFmpeg object whose threads were the parent's (a scaler with
+    its own threads, left in a reference cycle by the caller) waits for those threads forever,
+    which hung a worker. So what exists at the fork is frozen (``gc.freeze``) in the parent for as
+    long as the workers take to fork, and again in each worker (one forked later, to replace one)."""
+    frozen_before = gc.get_freeze_count()
+    if _START_METHOD == "fork":
+        gc.freeze()
+    try:
+        return mp.get_context(_START_METHOD).Pool(processes, initializer=_worker_init)
+    finally:
+        if _START_METHOD == "fork" and not frozen_before:  # a caller's own freeze stays
+            gc.unfreeze()
+
+
 def _worker_init() -> None:
+    if _START_METHOD == "fork":
+        gc.freeze()  # see _worker_pool
     # One torch thread before any torch op: a forked process has none of its parent's OpenMP
     # threads and must not ask for them. Ctrl-C is the parent's to handle (it ends the pool).
     torch.set_num_threads(1)

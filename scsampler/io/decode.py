@@ -99,7 +99,7 @@ def decode_intervals(
         else:
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = threads
-        reader = _FrameReader(container, stream, path, stats)
+        reader = _FrameReader(container, stream, path, stats, threads)
         results: dict[tuple[Fraction, Fraction], np.ndarray] = {}
         for start, end in sorted(set(wanted)):
             times = [start + j * (end - start) / num_frames for j in range(num_frames)]
@@ -131,8 +131,9 @@ class _FrameReader:
     # Reading on is cheaper than a seek up to this many seconds ahead, key frame or not.
     NEAR_S = 2
 
-    def __init__(self, container, stream, path, stats):
+    def __init__(self, container, stream, path, stats, threads: int = 1):
         self.container, self.stream, self.path, self.stats = container, stream, path, stats
+        self.threads = threads  # the scaler's, as the decoder's (to_rgb)
         self.origin, self.tb = _stream_start(stream), stream.time_base
         self.frames = None
         self.position = None   # time of the last frame read
@@ -235,7 +236,7 @@ class _FrameReader:
 
         def rgb(item):
             if item[2] is None:
-                item[2] = to_rgb(item[1], w, h, self.reformatter)
+                item[2] = to_rgb(item[1], w, h, self.reformatter, self.threads)
             return item[2]
 
         filled, item = 0, None

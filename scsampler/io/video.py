@@ -594,11 +594,15 @@ def intra_only(path: str | os.PathLike, packets: int = 32) -> bool:
         return seen >= 2
 
 
-def to_rgb(frame, width: int, height: int, reformatter: VideoReformatter) -> np.ndarray:
+def to_rgb(frame, width: int, height: int, reformatter: VideoReformatter, threads: int = 1) -> np.ndarray:
     """``(height, width, 3)`` uint8 RGB. A reformatter kept across frames reuses FFmpeg's scaler
     (about 20x faster than building one per frame); AREA averages when shrinking, so small copies
-    do not alias."""
-    return reformatter.reformat(frame, width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
+    do not alias. The scaler runs on ``threads`` threads (0: one per core), one by default, as the
+    decoder does: PyAV's own default is one per core, which would make a pass quoted per core use
+    every core, and would leave thread pools that a forked worker process cannot free. The pixels
+    are the same for any number."""
+    return reformatter.reformat(frame, width=width, height=height, format="rgb24", interpolation="AREA",
+                                threads=threads).to_ndarray()
 
 
 @dataclass

