@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import pickle
+import platform
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -104,6 +105,7 @@ def save_run(directory: str | os.PathLike, weights: Mapping[str, nn.Module | Map
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config.json").unlink(missing_ok=True)
+    config = {**config, "trained_on": config.get("trained_on") or trained_on(weights.values())}
     for name, w in weights.items():
         with atomic_path(directory / name) as tmp:
             if isinstance(w, (str, os.PathLike)):
@@ -113,6 +115,22 @@ def save_run(directory: str | os.PathLike, weights: Mapping[str, nn.Module | Map
             save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp))
     atomic_write_json(directory / "config.json", config)
     return directory
+
+
+def trained_on(weights=()) -> dict:
+    """Where a run was trained, as its ``config.json`` records it: training repeats bit for bit
+    with the same data, settings and seed only on the same kind of machine, torch version, device
+    and number of torch threads (float sums run in another order on another number of threads,
+    and the runs drift apart from the first step). ``device`` is that of the first module of
+    ``weights`` (absent when none is one)."""
+    env = {"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "machine": platform.machine()}
+    for w in weights:
+        if isinstance(w, nn.Module):
+            param = next(iter(w.parameters()), None)
+            if param is not None:
+                env["device"] = str(param.device)
+                break
+    return env
 
 
 def save_checkpoint(directory: str | os.PathLike, model: nn.Module, config: dict) -> Path:

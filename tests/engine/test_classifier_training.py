@@ -130,3 +130,21 @@ def test_train_classifier_cli_takes_the_loss(tiny_multilabel_data, tmp_path):
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["loss"] == "ce" and config["identity"]["loss"] == "ce"  # the main label only, with a softmax
     assert not load_classifier(tmp_path / "run").multi_label
+
+
+def test_the_same_config_trains_the_same_weights(tiny_data, tmp_path):
+    """A training run repeats bit for bit on the same machine (CPU, same data and seed): what the
+    docs' numbers rest on. A different seed gives other weights, so the check can fail."""
+    from safetensors.torch import load_file
+
+    from scsampler.engine.classifier import ClassifierTrainConfig, fit
+
+    def weights(name, seed=0):
+        config = ClassifierTrainConfig(data=str(tiny_data), out=str(tmp_path / name), model="classifier_tiny", frames=4,
+                                       resize=(32, 40), crop=(32, 32), segments_per_video=3, epochs=2, batch_size=8,
+                                       lr=5e-3, seed=seed)
+        return load_file(fit(config, progress=False) / "model.safetensors")
+
+    a, b, c = weights("a"), weights("b"), weights("c", seed=1)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)

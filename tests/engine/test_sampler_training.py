@@ -340,3 +340,21 @@ def test_multi_label_data_trains_samplers_on_all_the_labels(tiny_multilabel_data
     curve = json.loads((run / "curve.json").read_text())["md"]
     assert curve[-1]["loss"] < curve[0]["loss"]
     assert load_sampler(run).loss == "ac"
+
+
+def test_the_same_config_trains_the_same_sampler(tiny_data, tiny_classifier, tmp_path):
+    """Sampler training repeats bit for bit from the same features, classifier and seed (the
+    features come from one cache, as in a rerun); another seed gives other weights."""
+    from safetensors.torch import load_file
+
+    def weights(name, seed=0):
+        config = SamplerTrainConfig(data=str(tiny_data), classifier=str(tiny_classifier), out=str(tmp_path / name),
+                                    arch="sampler_tiny", features=("md", "rgbr"), loss="ac", epochs=2,
+                                    cache=str(tmp_path / "cache"), seed=seed)
+        run = fit_sampler(config, progress=False)
+        return {f: load_file(run / "nets" / f"{f}.safetensors") for f in ("md", "rgbr")}
+
+    a, b, c = weights("a"), weights("b"), weights("c", seed=1)
+    for f in ("md", "rgbr"):
+        assert a[f].keys() == b[f].keys() and all(torch.equal(a[f][k], b[f][k]) for k in a[f]), f
+        assert not all(torch.equal(a[f][k], c[f][k]) for k in a[f]), f
