@@ -1,4 +1,5 @@
-"""Fuzzing the ingest: byte-level mutations of small real files through the cheap pass.
+"""Fuzzing the ingest: byte-level mutations of small real files through the cheap pass (the cache
+pass and the scoring pass, which must end alike).
 
 Every outcome is either features (clips with finite values) or a ScsamplerError whose message is
 one line naming the file. Any other exception, or a non-finite feature, is a bug in scsampler.io
@@ -22,19 +23,27 @@ OPS = ("flip", "insert", "delete", "truncate", "overwrite")
 
 
 def ingest_outcome(path) -> str:
-    """``"features"`` or ``"error"``; fails the test on any other outcome."""
+    """``"features"`` or ``"error"``, the same from the cache pass and from the scoring pass (2 frames
+    per clip, the non-reference pictures it does not read left undecoded); fails the test on any
+    other outcome, or on passes that end differently."""
+    cache, scoring = pass_outcome(path), pass_outcome(path, frames_per_clip=2)
+    assert cache == scoring, (cache, scoring)
+    return cache[0]
+
+
+def pass_outcome(path, **kw) -> tuple[str, str]:
     try:
-        stream = extract_clip_features(path)
+        stream = extract_clip_features(path, **kw)
         clips = list(stream)
     except ScsamplerError as err:
         msg = str(err)
         assert msg.startswith(str(path)) and "\n" not in msg, msg
-        return "error"
+        return "error", msg
     assert clips, "a stream of zero clips must be an error"
     for c in clips:
         for x in (c.md, c.rgbr, c.audio):
             assert x is None or np.isfinite(x).all()
-    return "features"
+    return "features", ""
 
 
 def edit_lists(ops):
