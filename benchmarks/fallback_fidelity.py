@@ -1,0 +1,136 @@
+"""How close is the decoded-motion fallback to the encoder's own vectors? Both on the same frames.
+
+    python benchmarks/fallback_fidelity.py --data data/default [--videos 8] [--frames 400] [--out FILE.json]
+
+HEVC, VP9, AV1 and intra-only files get MD from block matching on decoded frames (``block_motion``,
+the extractor's settings), H.264 and MPEG-4 files from the vectors in the bitstream. A sampler trained
+on one sees the other at run time (``benchmarks/codec_transfer.py``). This script takes the first
+``--videos`` test videos of ``--data`` (files that carry vectors) and, on each P-frame of the first
+``--frames`` frames, computes both from the same decoded picture and the one before it: the mean MD
+magnitude of each (source pixels per cell), their ratio, the correlation of the two over all cells and
+both components, the mean absolute difference, the share of cells where the bitstream moves by a
+pixel or more and the fallback finds no motion at all, and the block matching's milliseconds per frame.
+
+Two block matchings are measured: the extractor's (``quarter``: a quarter of the resolution, 4x4
+blocks for the 16x16 cells, search radius 2, so whole steps of 4 source pixels up to 8), and a
+candidate not used by the extractor (``half``: half the resolution, 8x8 blocks, radius 4: steps of 2
+source pixels over the same 8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from scsampler.data.classes import dataset_paths
+from scsampler.data.manifest import read_manifest
+from scsampler.features.extractor import _NO_MVS, ExtractorConfig
+from scsampler.features.motion import block_motion, rasterize_motion_vectors
+from scsampler.io.video import iter_video_frames, probe
+from scsampler.reports.tables import replace_block
+
+
+# name -> (the matching resolution's pixels per 16-px cell, search radius in those pixels)
+MATCHINGS = {"quarter": (4, 2), "half": (8, 4)}
+
+
+def compare(path: Path, frames: int, matchings: dict) -> dict:
+    """The bitstream's MD grids of ``path``'s P-frames and each matching's on the same frames, stacked
+    ``(N, 2, Hg, Wg)``, and each matching's seconds."""
+    info = probe(path)
+    hg, wg = math.ceil(info.height / 16), math.ceil(info.width / 16)
+    sizes = {name: (wg * cell, hg * cell, "all") for name, (cell, _) in matchings.items()}
+    prev, grids, seconds = {}, {"bitstream": [], **{n: [] for n in matchings}}, dict.fromkeys(matchings, 0.0)
+    for i, fr in enumerate(iter_video_frames(path, resize=sizes)):
+        if i >= frames:
+            break
+        # Grey as the extractor's fallback reads it.
+        grey = {n: fr.images[n].astype(np.float32).mean(axis=2) for n in matchings}
+        if prev and fr.pict_type == "P":
+            grids["bitstream"].append(rasterize_motion_vectors(fr.mvs if fr.mvs is not None else _NO_MVS, info.height, info.width))
+            for name, (cell, search) in matchings.items():
+                t0 = time.perf_counter()
+                grids[name].append(block_motion(prev[name], grey[name], cell, search)[:, :hg, :wg] * (16 / cell))
+                seconds[name] += time.perf_counter() - t0
+        prev = grey
+    if not grids["bitstream"]:
+        return {}
+    return {"grids": {n: np.stack(g) for n, g in grids.items()}, "seconds": seconds}
+
+
+def measure(paths: list[Path], frames: int, matchings: dict) -> dict:
+    runs = [r for r in (compare(p, frames, matchings) for p in paths) if r]
+    if not runs:
+        raise SystemExit("no P-frame with vectors in these videos")
+    bit = np.concatenate([r["grids"]["bitstream"] for r in runs])
+    mag_bit = np.linalg.norm(bit, axis=1)
+    moving = mag_bit >= 1.0
+    out = {"videos": len(runs), "p_frames": len(bit), "cells": int(mag_bit.size),
+           "bitstream_mean_md_px": float(mag_bit.mean()), "cells_moving_1px_or_more": float(moving.mean()), "matchings": {}}
+    for name, (cell, search) in matchings.items():
+        fall = np.concatenate([r["grids"][name] for r in runs])
+        mag = np.linalg.norm(fall, axis=1)
+        out["matchings"][name] = {
+            "cell": cell, "search": search, "mean_md_px": float(mag.mean()),
+            "over_bitstream": float(mag.mean() / mag_bit.mean()) if mag_bit.mean() > 0 else None,
+            "correlation": float(np.corrcoef(bit.ravel(), fall.ravel())[0, 1]),
+            "mean_abs_difference_px": float(np.abs(bit - fall).mean()),
+            "still_where_bitstream_moves": float((mag[moving] == 0).mean()) if moving.any() else None,
+            "ms_per_frame": 1000 * sum(r["seconds"][name] for r in runs) / len(bit),
+        }
+    return out
+
+
+def markdown(r: dict) -> str:
+    names = list(r["matchings"])
+    m = r["matchings"]
+
+    def row(label, fmt):
+        return f"| {label} | " + " | ".join(fmt(m[n]) for n in names) + " |"
+
+    return "\n".join([
+        "| block matching | " + " | ".join(f"{n} ({m[n]['cell']}x{m[n]['cell']} blocks, radius {m[n]['search']})" for n in names) + " |",
+        "|---|" + "---:|" * len(names),
+        row("mean MD (px)", lambda x: f"{x['mean_md_px']:.3f}"),
+        row("its mean MD / the bitstream's", lambda x: f"{x['over_bitstream']:.2f}"),
+        row("correlation with the bitstream's MD", lambda x: f"{x['correlation']:.2f}"),
+        row("mean absolute difference (px)", lambda x: f"{x['mean_abs_difference_px']:.3f}"),
+        row("no motion where the bitstream moves 1 px or more", lambda x: f"{100 * x['still_where_bitstream_moves']:.1f}%"),
+        row("ms per frame (matching alone)", lambda x: f"{x['ms_per_frame']:.2f}"),
+        "", f"{r['videos']} videos of `{r['data']}`, {r['p_frames']} P-frames, {r['cells']} cells. The bitstream's mean MD: "
+            f"{r['bitstream_mean_md_px']:.3f} px; it moves by 1 px or more in {100 * r['cells_moving_1px_or_more']:.1f}% of the cells. "
+            "The extractor's fallback is `quarter`."])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, help="data directory (manifest.csv with a test split) of files with vectors")
+    ap.add_argument("--videos", type=int, default=8, help="the first N test videos (default 8)")
+    ap.add_argument("--frames", type=int, default=400, help="frames read per video (default 400)")
+    ap.add_argument("--out", type=Path, help="also write the results as JSON")
+    ap.add_argument("--docs", type=Path, help="markdown file to put the table into, between the --tag markers")
+    ap.add_argument("--tag", default="fallback-fidelity")
+    args = ap.parse_args(argv)
+    manifest, _ = dataset_paths(args.data)
+    paths = [e.path for e in read_manifest(manifest, split="test")[: args.videos]]
+    matchings = dict(MATCHINGS, quarter=(4, ExtractorConfig().fallback_search))  # the extractor's own radius
+    results = {**measure(paths, args.frames, matchings), "data": str(args.data), "frames_per_video": args.frames}
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+    table = markdown(results)
+    if args.docs:
+        command = f"python benchmarks/fallback_fidelity.py --data {args.data} --videos {args.videos} --frames {args.frames}"
+        command += f" --out {args.out}" if args.out else ""
+        replace_block(args.docs, args.tag, f"```sh\n{command}\n```\n\n{table}", "## The fallback's motion against the encoder's")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
