@@ -205,7 +205,9 @@ def markdown(results: dict) -> str:
                  f"{json.dumps(norm) if norm else 'none: features as stored'}), classifier `{c['classifier']}`, the test split of `{c['data']}`. "
                  f"Every variant's top-1 averages the original videos' dense probabilities at the clips the sampler chose; "
                  f"uniform on the original videos: {'' if uniform is None else f'{100 * uniform:.1f}%'}. "
-                 f"Sampler time: its networks on cached features, one thread, {c['timing_videos']} videos.")
+                 f"Sampler time: its networks on cached features, one thread, {c['timing_videos']} videos."
+                 + (f" The variants' decoded-motion fallback: block matching at {c['fallback']['cell']}/16 of the resolution, "
+                    f"search radius {c['fallback']['search']}." if c.get("fallback") else ""))
     return "\n".join(lines)
 
 
@@ -223,6 +225,8 @@ def run(args) -> dict:
               "videos": len(test), "timing_videos": args.timing_videos,
               "sampler_key": sampler.key, "classifier_key": digest(Path(args.classifier) / "model.safetensors"),
               "manifest_key": digest(manifest)}
+    if (args.fallback_cell, args.fallback_search) != (4, 2):  # not the extractor's default: the results say so
+        config["fallback"] = {"cell": args.fallback_cell, "search": args.fallback_search}
     path = out / "results.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     if results.get("config") != config:
@@ -249,7 +253,9 @@ def run(args) -> dict:
         else:
             entries, failed = encode_variant(test, out, name, args.workers)
             # Only what the sampler reads: a cache of the variant's own.
-            row = measure(name, entries, out / "cache", dataclasses.replace(extractor, features=tuple(sampler.features)), ctx)
+            variant_extractor = dataclasses.replace(extractor, features=tuple(sampler.features),
+                                                    fallback_cell=args.fallback_cell, fallback_search=args.fallback_search)
+            row = measure(name, entries, out / "cache", variant_extractor, ctx)
             row["errors"] = {**failed, **row["errors"]}
         row["seconds"] = time.perf_counter() - t0
         results["variants"][name] = row
@@ -276,6 +282,10 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=0, help="only the first N test videos (default: all)")
     ap.add_argument("--timing-videos", type=int, default=3, help="videos whose scoring is timed, per variant (default 3)")
     ap.add_argument("--workers", type=int, default=1, help="FFmpeg and extraction processes (default 1)")
+    ap.add_argument("--fallback-cell", type=int, default=4, choices=(4, 8),
+                    help="the variants' decoded-motion fallback: low-res pixels per 16-px cell, 4 (a quarter of the "
+                         "resolution, the extractor's default) or 8 (half; benchmarks/fallback_fidelity.py)")
+    ap.add_argument("--fallback-search", type=int, default=2, help="its search radius in those pixels (default 2; 4 with --fallback-cell 8 covers the same 8 px)")
     ap.add_argument("--docs", type=Path, help="markdown file to put the table into, between the --tag markers")
     ap.add_argument("--tag", default="codec-transfer")
     args = ap.parse_args()

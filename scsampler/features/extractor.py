@@ -85,11 +85,14 @@ class ExtractorConfig:
     n_frames: int = 200
     audio_window_clips: float = 2.0  # the audio window is this many clips long, centred on the clip
     fallback_search: int = 2       # block-matching radius in low-res pixels (4 px per 16-px cell)
+    fallback_cell: int = 4         # low-res pixels per 16-px cell: 4 matches at a quarter of the resolution, 8 at half
 
     def __post_init__(self):
         unknown = set(self.features) - set(ALL_FEATURES)
         if unknown or not self.features:
             raise ValueError(f"features must be a non-empty subset of {ALL_FEATURES}, got {self.features}")
+        if self.fallback_cell not in (1, 2, 4, 8, 16) or self.fallback_search < 1:
+            raise ValueError(f"fallback_cell must divide 16 and fallback_search be >= 1, got {self.fallback_cell}, {self.fallback_search}")
 
     @property
     def grid(self) -> ClipGrid:
@@ -98,6 +101,8 @@ class ExtractorConfig:
     def to_json(self) -> dict:
         d = asdict(self)
         d["features"] = list(self.features)
+        if d["fallback_cell"] == 4:
+            del d["fallback_cell"]  # the value before the field existed: caches and runs keep their keys
         return d
 
     @classmethod
@@ -281,8 +286,8 @@ class FeatureStream:
             # the bitstream, of every frame when they are estimated; I-frame thumbnails, key frames'.
             resize["small"] = (sw, sh, ("ip" if bitstream else "all") if want_rgbr else "key")
         if motion and not bitstream:
-            # 4 low-res pixels per 16-pixel cell: block matching at 1/4 resolution.
-            resize["motion"] = (wg * 4, hg * 4, "all")
+            # fallback_cell low-res pixels per 16-pixel cell: block matching at 4/16 (default) or 8/16 of the resolution.
+            resize["motion"] = (wg * cfg.fallback_cell, hg * cfg.fallback_cell, "all")
         scale_small = sw / W
         keyframes_only = want_if and not motion
         # Scoring only: MD and RGB-R of a few frames per clip, or of some clips only. The frames are
@@ -345,7 +350,8 @@ class FeatureStream:
             elif motion and not bitstream:
                 grey = fr.images["motion"].astype(np.float32).mean(axis=2)
                 if prev_motion is not None:
-                    grid_mv = block_motion(prev_motion, grey, 4, cfg.fallback_search)[:, :hg, :wg] * 4.0
+                    cell = cfg.fallback_cell
+                    grid_mv = block_motion(prev_motion, grey, cell, cfg.fallback_search)[:, :hg, :wg] * (16 / cell)
                 prev_motion = grey
             if want_md and grid_mv is not None:
                 acc.md.append(grid_mv)

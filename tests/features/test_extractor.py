@@ -68,6 +68,24 @@ def test_codec_without_motion_vectors_falls_back_to_decoded_motion(media, name):
     assert sum(c.rgbr.shape[0] for c in clips) > 0
 
 
+def test_fallback_at_half_resolution_sees_the_motion_in_finer_steps(media):
+    """fallback_cell=8 (block matching at half the resolution, radius 4: the same 8 source px in
+    steps of 2) finds the sprite's 3 px a frame nearer than the default's steps of 4; the default's
+    settings keep their JSON (and so every cache key and run) as before the field existed."""
+    coarse = _sprite_cells_dx(run(media["mjpeg"], features=("md",))[1])
+    stream, clips = run(media["mjpeg"], features=("md",), fallback_cell=8, fallback_search=4)
+    fine = _sprite_cells_dx(clips)
+    assert stream.meta.motion_source == "decoded" and clips[0].md.shape[1:] == (2, 8, 10)
+    assert len(fine) > 10 and set(np.unique(fine)) <= set(np.arange(-8, 9, 2.0))  # whole steps of 2 source px
+    assert abs(np.median(fine) - 3) <= abs(np.median(coarse) - 3) and 2 <= np.median(fine) <= 4
+    assert "fallback_cell" not in ExtractorConfig().to_json()
+    assert ExtractorConfig.from_json(ExtractorConfig().to_json()) == ExtractorConfig()
+    half = ExtractorConfig(fallback_cell=8, fallback_search=4)
+    assert half.to_json()["fallback_cell"] == 8 and ExtractorConfig.from_json(half.to_json()) == half
+    with pytest.raises(ValueError, match="fallback_cell"):
+        ExtractorConfig(fallback_cell=3)
+
+
 def test_motion_compensated_residual_has_less_energy_than_frame_difference(media):
     _, clips = run(media["pan"], features=("md", "rgbr"))
     residual = np.concatenate([c.rgbr for c in clips])
