@@ -20,7 +20,6 @@ source pixels over the same 8).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -33,7 +32,7 @@ from scsampler.data.manifest import read_manifest
 from scsampler.features.extractor import _NO_MVS, ExtractorConfig
 from scsampler.features.motion import block_motion, rasterize_motion_vectors
 from scsampler.io.video import iter_video_frames, probe
-from scsampler.reports.tables import replace_block
+from scsampler.reports.tables import publish
 
 
 # name -> (the matching resolution's pixels per 16-px cell, search radius in those pixels)
@@ -121,14 +120,10 @@ def main(argv=None) -> int:
     paths = [e.path for e in read_manifest(manifest, split="test")[: args.videos]]
     matchings = dict(MATCHINGS, quarter=(4, ExtractorConfig().fallback_search))  # the extractor's own radius
     results = {**measure(paths, args.frames, matchings), "data": str(args.data), "frames_per_video": args.frames}
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
-    table = markdown(results)
-    if args.docs:
-        command = f"python benchmarks/fallback_fidelity.py --data {args.data} --videos {args.videos} --frames {args.frames}"
-        command += f" --out {args.out}" if args.out else ""
-        replace_block(args.docs, args.tag, f"```sh\n{command}\n```\n\n{table}", "## The fallback's motion against the encoder's")
-    print(table)
+    command = f"python benchmarks/fallback_fidelity.py --data {args.data} --videos {args.videos} --frames {args.frames}"
+    command += f" --out {args.out}" if args.out else ""
+    publish(markdown(results), results=results, out=args.out, docs=args.docs, tag=args.tag, command=command,
+            heading="## The fallback's motion against the encoder's")
     return 0
 
 

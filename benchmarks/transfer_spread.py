@@ -24,8 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from codec_transfer import TARGET_SHARE, meets_target  # noqa: E402
 
-from scsampler.files import atomic_write_text  # noqa: E402
-from scsampler.reports.tables import replace_block  # noqa: E402
+from scsampler.reports.tables import publish  # noqa: E402
 
 
 def load_runs(specs: list[str]) -> list[dict]:
@@ -114,14 +113,10 @@ def main(argv=None) -> int:
     ap.add_argument("--tag", default="transfer-spread")
     args = ap.parse_args(argv)
     summary = summarise(load_runs(args.run))
-    table = markdown(summary)
-    if args.out:
-        atomic_write_text(args.out, json.dumps(summary, indent=1) + "\n")
-    if args.docs:
-        command = "python benchmarks/transfer_spread.py " + " ".join(f"--run {r}" for r in args.run)
-        command += f" --out {args.out}" if args.out else ""
-        replace_block(args.docs, args.tag, f"```sh\n{command}\n```\n\n{table}", "## Codec transfer over training runs")
-    print(table)
+    command = "python benchmarks/transfer_spread.py " + " ".join(f"--run {r}" for r in args.run)
+    command += f" --out {args.out}" if args.out else ""
+    publish(markdown(summary), results=summary, out=args.out, docs=args.docs, tag=args.tag, command=command,
+            heading="## Codec transfer over training runs")
     return 0
 
 

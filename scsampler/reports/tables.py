@@ -258,14 +258,17 @@ def replace_block(doc: Path, name: str, content: str, heading: str) -> None:
     atomic_write_text(doc, f"{head}{begin}\n{content}\n{end}{tail}")
 
 
-def publish(table: str, *, results: dict | None = None, out: Path | None = None, docs: Path | None = None, tag: str = "") -> None:
+def publish(table: str, *, results: dict | None = None, out: Path | None = None, docs: Path | None = None, tag: str = "",
+            command: str | None = None, heading: str | None = None) -> None:
     """How a benchmark script ends: its results written to ``out`` (JSON, atomically) when given, its
-    table printed and, with ``docs``, put into that file's ``tag`` block (see :func:`replace_block`)."""
+    table printed and, with ``docs``, put into that file's ``tag`` block (see :func:`replace_block`),
+    after the ``command`` line that made it when given (a new block goes under ``heading``)."""
     if results is not None and out is not None:
         atomic_write_text(out, json.dumps(results, indent=1) + "\n")
     print(table)
     if docs:
-        replace_block(docs, tag, table, f"### {tag}")
+        block = f"```sh\n{command}\n```\n\n{table}" if command else table
+        replace_block(docs, tag, block, heading or f"### {tag}")
 
 
 def write_report(results: dict, out: Path) -> None:
