@@ -225,7 +225,8 @@ def run(args) -> dict:
               "videos": len(test), "timing_videos": args.timing_videos,
               "sampler_key": sampler.key, "classifier_key": digest(Path(args.classifier) / "model.safetensors"),
               "manifest_key": digest(manifest)}
-    if (args.fallback_cell, args.fallback_search) != (4, 2):  # not the extractor's default: the results say so
+    default = ExtractorConfig()
+    if (args.fallback_cell, args.fallback_search) != (default.fallback_cell, default.fallback_search):  # the results say so
         config["fallback"] = {"cell": args.fallback_cell, "search": args.fallback_search}
     path = out / "results.json"
     results = json.loads(path.read_text()) if path.exists() else {}
@@ -282,10 +283,12 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=0, help="only the first N test videos (default: all)")
     ap.add_argument("--timing-videos", type=int, default=3, help="videos whose scoring is timed, per variant (default 3)")
     ap.add_argument("--workers", type=int, default=1, help="FFmpeg and extraction processes (default 1)")
-    ap.add_argument("--fallback-cell", type=int, default=4, choices=(4, 8),
-                    help="the variants' decoded-motion fallback: low-res pixels per 16-px cell, 4 (a quarter of the "
-                         "resolution, the extractor's default) or 8 (half; benchmarks/fallback_fidelity.py)")
-    ap.add_argument("--fallback-search", type=int, default=2, help="its search radius in those pixels (default 2; 4 with --fallback-cell 8 covers the same 8 px)")
+    default = ExtractorConfig()
+    ap.add_argument("--fallback-cell", type=int, default=default.fallback_cell, choices=(4, 8),
+                    help=f"the variants' decoded-motion fallback: low-res pixels per 16-px cell, 4 (a quarter of the "
+                         f"resolution) or 8 (half; benchmarks/fallback_fidelity.py); default {default.fallback_cell}")
+    ap.add_argument("--fallback-search", type=int, default=default.fallback_search,
+                    help=f"its search radius in those pixels (default {default.fallback_search}; 4 with --fallback-cell 8 covers the same 8 px)")
     ap.add_argument("--docs", type=Path, help="markdown file to put the table into, between the --tag markers")
     ap.add_argument("--tag", default="codec-transfer")
     args = ap.parse_args()

@@ -29,14 +29,14 @@ import numpy as np
 
 from scsampler.data.classes import dataset_paths
 from scsampler.data.manifest import read_manifest
-from scsampler.features.extractor import _NO_MVS, ExtractorConfig
-from scsampler.features.motion import block_motion, rasterize_motion_vectors
+from scsampler.features.extractor import _NO_MVS, HALF_RES_FALLBACK, ExtractorConfig, fallback_motion
+from scsampler.features.motion import rasterize_motion_vectors
 from scsampler.io.video import iter_video_frames, probe
 from scsampler.reports.tables import publish
 
 
-# name -> (the matching resolution's pixels per 16-px cell, search radius in those pixels)
-MATCHINGS = {"quarter": (4, 2), "half": (8, 4)}
+# name -> the extractor's settings of that block matching: its own, and at half the resolution
+MATCHINGS = {"quarter": ExtractorConfig(), "half": ExtractorConfig(**HALF_RES_FALLBACK)}
 
 
 def compare(path: Path, frames: int, matchings: dict) -> dict:
@@ -44,7 +44,7 @@ def compare(path: Path, frames: int, matchings: dict) -> dict:
     ``(N, 2, Hg, Wg)``, and each matching's seconds."""
     info = probe(path)
     hg, wg = math.ceil(info.height / 16), math.ceil(info.width / 16)
-    sizes = {name: (wg * cell, hg * cell, "all") for name, (cell, _) in matchings.items()}
+    sizes = {name: (wg * c.fallback_cell, hg * c.fallback_cell, "all") for name, c in matchings.items()}
     prev, grids, seconds = {}, {"bitstream": [], **{n: [] for n in matchings}}, dict.fromkeys(matchings, 0.0)
     for i, fr in enumerate(iter_video_frames(path, resize=sizes)):
         if i >= frames:
@@ -53,9 +53,9 @@ def compare(path: Path, frames: int, matchings: dict) -> dict:
         grey = {n: fr.images[n].astype(np.float32).mean(axis=2) for n in matchings}
         if prev and fr.pict_type == "P":
             grids["bitstream"].append(rasterize_motion_vectors(fr.mvs if fr.mvs is not None else _NO_MVS, info.height, info.width))
-            for name, (cell, search) in matchings.items():
+            for name, config in matchings.items():
                 t0 = time.perf_counter()
-                grids[name].append(block_motion(prev[name], grey[name], cell, search)[:, :hg, :wg] * (16 / cell))
+                grids[name].append(fallback_motion(prev[name], grey[name], config, (hg, wg)))
                 seconds[name] += time.perf_counter() - t0
         prev = grey
     if not grids["bitstream"]:
@@ -72,11 +72,11 @@ def measure(paths: list[Path], frames: int, matchings: dict) -> dict:
     moving = mag_bit >= 1.0
     out = {"videos": len(runs), "p_frames": len(bit), "cells": int(mag_bit.size),
            "bitstream_mean_md_px": float(mag_bit.mean()), "cells_moving_1px_or_more": float(moving.mean()), "matchings": {}}
-    for name, (cell, search) in matchings.items():
+    for name, config in matchings.items():
         fall = np.concatenate([r["grids"][name] for r in runs])
         mag = np.linalg.norm(fall, axis=1)
         out["matchings"][name] = {
-            "cell": cell, "search": search, "mean_md_px": float(mag.mean()),
+            "cell": config.fallback_cell, "search": config.fallback_search, "mean_md_px": float(mag.mean()),
             "over_bitstream": float(mag.mean() / mag_bit.mean()) if mag_bit.mean() > 0 else None,
             "correlation": float(np.corrcoef(bit.ravel(), fall.ravel())[0, 1]),
             "mean_abs_difference_px": float(np.abs(bit - fall).mean()),
@@ -118,8 +118,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     manifest, _ = dataset_paths(args.data)
     paths = [e.path for e in read_manifest(manifest, split="test")[: args.videos]]
-    matchings = dict(MATCHINGS, quarter=(4, ExtractorConfig().fallback_search))  # the extractor's own radius
-    results = {**measure(paths, args.frames, matchings), "data": str(args.data), "frames_per_video": args.frames}
+    results = {**measure(paths, args.frames, MATCHINGS), "data": str(args.data), "frames_per_video": args.frames}
     command = f"python benchmarks/fallback_fidelity.py --data {args.data} --videos {args.videos} --frames {args.frames}"
     command += f" --out {args.out}" if args.out else ""
     publish(markdown(results), results=results, out=args.out, docs=args.docs, tag=args.tag, command=command,

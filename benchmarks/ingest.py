@@ -66,7 +66,7 @@ import torch
 from scsampler.cli.args import comma_choices, comma_list
 from scsampler.data.manifest import read_manifest
 import scsampler.features.extractor as extractor
-from scsampler.features.extractor import ExtractorConfig, extract_clip_features
+from scsampler.features.extractor import HALF_RES_FALLBACK, ExtractorConfig, extract_clip_features
 from scsampler.io.decode import DecodeStats, decode_clips
 from scsampler.reports.tables import replace_block
 from scsampler.io.video import probe
@@ -88,7 +88,7 @@ PASSES = {
     "scoring (every picture)": (CHEAP, 2, 1, 1, 1, False),
     "scoring md (every picture)": (("md",), 2, 1, 1, 1, False),
     # On files without vectors (HEVC, VP9): the fallback's block matching at half the resolution.
-    "md (half-res fallback)": (("md",), 0, 1, 1, 1, True, {"fallback_cell": 8, "fallback_search": 4}),
+    "md (half-res fallback)": (("md",), 0, 1, 1, 1, True, HALF_RES_FALLBACK),
     "iframes": (("if",), 0, 1, 1, 1),
     "rgb": (None, 0, 1, 1, 1),
     "rgb, all cores": (None, 0, 1, 0, 1),

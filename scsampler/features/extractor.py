@@ -350,8 +350,7 @@ class FeatureStream:
             elif motion and not bitstream:
                 grey = fr.images["motion"].astype(np.float32).mean(axis=2)
                 if prev_motion is not None:
-                    cell = cfg.fallback_cell
-                    grid_mv = block_motion(prev_motion, grey, cell, cfg.fallback_search)[:, :hg, :wg] * (16 / cell)
+                    grid_mv = fallback_motion(prev_motion, grey, cfg, (hg, wg))
                 prev_motion = grey
             if want_md and grid_mv is not None:
                 acc.md.append(grid_mv)
@@ -504,6 +503,19 @@ class FeatureStream:
                 batch = []
         while True:
             yield None, 0.0
+
+
+# The decoded-motion fallback at half the resolution: 8x8 blocks, radius 4, the same 8 source px as
+# the default in steps of 2 (closer to the encoders' vectors, much slower: docs/benchmarks.md).
+HALF_RES_FALLBACK = {"fallback_cell": 8, "fallback_search": 4}
+
+
+def fallback_motion(prev: np.ndarray, grey: np.ndarray, config: ExtractorConfig, grid: tuple[int, int]) -> np.ndarray:
+    """The decoded-motion fallback's MD ``(2, Hg, Wg)`` in source pixels between two grey frames at
+    ``config.fallback_cell`` pixels per 16-px cell (:func:`block_motion` with the config's radius)."""
+    hg, wg = grid
+    cell = config.fallback_cell
+    return block_motion(prev, grey, cell, config.fallback_search)[:, :hg, :wg] * (16 / cell)
 
 
 _NO_MVS = np.zeros(0, dtype=MOTION_VECTOR_DTYPE)  # a P/B frame without side data: no inter blocks
