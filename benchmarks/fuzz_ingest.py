@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import collections
 import importlib.metadata
-import json
 import random
 import re
 import signal
@@ -39,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from scsampler.errors import ScsamplerError
-from scsampler.reports.tables import replace_block
+from scsampler.reports.tables import publish
 from scsampler.features.extractor import extract_clip_features
 from scsampler.io.writer import write_video
 from scsampler.testing import mutate
@@ -111,6 +110,13 @@ def outcome(path: Path, limit: float, pass_: str = "cache") -> tuple[str, str]:
     return "features", ""
 
 
+def keep_copy(path: Path, kept: Path) -> Path:
+    """A copy of the example ``path`` at ``kept`` (its folder made), for the record of a finding."""
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_bytes(path.read_bytes())
+    return kept
+
+
 def run(examples: int, seed: int, limit: float, keep: Path, pass_: str = "cache", compare: bool = False) -> dict:
     rng = random.Random(seed)
     signal.signal(signal.SIGALRM, _alarm)
@@ -131,18 +137,14 @@ def run(examples: int, seed: int, limit: float, keep: Path, pass_: str = "cache"
             result, detail = outcome(path, limit, pass_)
             slowest = max(slowest, time.perf_counter() - t)
             if compare and pass_ != "cache" and (other := outcome(path, limit, "cache")) != (result, detail):
-                keep.mkdir(parents=True, exist_ok=True)
-                kept = keep / f"differ_{seed}_{i}_{name}.mp4"
-                kept.write_bytes(path.read_bytes())
+                kept = keep_copy(path, keep / f"differ_{seed}_{i}_{name}.mp4")
                 differ.append({"example": i, "seed_file": name, pass_: [result, detail], "cache": list(other), "file": str(kept)})
                 print(f"example {i}: {pass_} {result} {detail!r}, cache {other[0]} {other[1]!r} (kept as {kept})", flush=True)
             counts[name][f"{kind}: {result}"] += 1
             if result == "error":
                 causes[detail] += 1
             elif result.startswith("bug"):
-                keep.mkdir(parents=True, exist_ok=True)
-                kept = keep / f"bug_{seed}_{i}_{name}.mp4"
-                kept.write_bytes(path.read_bytes())
+                kept = keep_copy(path, keep / f"bug_{seed}_{i}_{name}.mp4")
                 bugs.append({"example": i, "seed_file": name, "outcome": result, "detail": detail, "file": str(kept)})
                 print(f"example {i}: {result}: {detail} (kept as {kept})", flush=True)
             if (i + 1) % 500 == 0:
@@ -200,12 +202,11 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)  # the extractor's warnings on damaged files are the expected noise
     results = run(args.examples, args.seed, args.limit, args.keep, args.pass_, args.compare)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
     command = f"python benchmarks/fuzz_ingest.py --examples {args.examples} --seed {args.seed} --out {args.out}"
     command += f" --pass {args.pass_} --tag {args.tag}" if args.pass_ != "cache" or args.tag != "fuzz" else ""
     command += " --compare" if args.compare else ""
-    replace_block(args.doc, args.tag, f"```sh\n{command}\n```\n\n{table(results)}", "## Fuzzing the ingest")
-    print(table(results))
+    publish(table(results), results=results, out=args.out, docs=args.doc, tag=args.tag, command=command,
+            heading="## Fuzzing the ingest")
 
 
 if __name__ == "__main__":

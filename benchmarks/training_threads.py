@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from scsampler.cli.args import comma_list
 from scsampler.data.synthetic import PRESETS, generate
 from scsampler.engine.classifier import ClassifierTrainConfig, fit
 
@@ -33,7 +34,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="also write the comparison to this JSON file")
     args = p.parse_args(argv)
-    counts = [int(t) for t in args.threads.split(",")]
+    counts = [int(t) for t in comma_list(args.threads)]
     root = Path(tempfile.mkdtemp(prefix="training-threads-"))
     generate(PRESETS["tiny"], root / "data", progress=False)
     before = torch.get_num_threads()
