@@ -206,9 +206,17 @@ def markdown(results: dict) -> str:
                  f"Every variant's top-1 averages the original videos' dense probabilities at the clips the sampler chose; "
                  f"uniform on the original videos: {'' if uniform is None else f'{100 * uniform:.1f}%'}. "
                  f"Sampler time: its networks on cached features, one thread, {c['timing_videos']} videos."
-                 + (f" The variants' decoded-motion fallback: block matching at {c['fallback']['cell']}/16 of the resolution, "
-                    f"search radius {c['fallback']['search']}." if c.get("fallback") else ""))
+                 + f" The variants' decoded-motion fallback: {fallback_words(c.get('fallback', LEGACY_FALLBACK))}.")
     return "\n".join(lines)
+
+
+# The fallback of results that do not name theirs: they were made before it was recorded.
+LEGACY_FALLBACK = {"cell": 4, "search": 2, "refine": False}
+
+
+def fallback_words(f: dict) -> str:
+    words = f"block matching at {f['cell']}/16 of the resolution, search radius {f['search']}"
+    return words + (f", refined by a pixel at {2 * f['cell']}/16" if f.get("refine") else "")
 
 
 def run(args) -> dict:
@@ -225,9 +233,9 @@ def run(args) -> dict:
               "videos": len(test), "timing_videos": args.timing_videos,
               "sampler_key": sampler.key, "classifier_key": digest(Path(args.classifier) / "model.safetensors"),
               "manifest_key": digest(manifest)}
-    default = ExtractorConfig()
-    if (args.fallback_cell, args.fallback_search) != (default.fallback_cell, default.fallback_search):  # the results say so
-        config["fallback"] = {"cell": args.fallback_cell, "search": args.fallback_search}
+    fallback = {"cell": args.fallback_cell, "search": args.fallback_search, "refine": args.fallback_refine}
+    if fallback != LEGACY_FALLBACK:  # the results say so (those made before it was recorded had that one)
+        config["fallback"] = fallback
     path = out / "results.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     if results.get("config") != config:
@@ -255,7 +263,8 @@ def run(args) -> dict:
             entries, failed = encode_variant(test, out, name, args.workers)
             # Only what the sampler reads: a cache of the variant's own.
             variant_extractor = dataclasses.replace(extractor, features=tuple(sampler.features),
-                                                    fallback_cell=args.fallback_cell, fallback_search=args.fallback_search)
+                                                    fallback_cell=args.fallback_cell, fallback_search=args.fallback_search,
+                                                    fallback_refine=args.fallback_refine)
             row = measure(name, entries, out / "cache", variant_extractor, ctx)
             row["errors"] = {**failed, **row["errors"]}
         row["seconds"] = time.perf_counter() - t0
@@ -289,6 +298,9 @@ def main() -> None:
                          f"resolution) or 8 (half; benchmarks/fallback_fidelity.py); default {default.fallback_cell}")
     ap.add_argument("--fallback-search", type=int, default=default.fallback_search,
                     help=f"its search radius in those pixels (default {default.fallback_search}; 4 with --fallback-cell 8 covers the same 8 px)")
+    ap.add_argument("--fallback-refine", action=argparse.BooleanOptionalAction, default=default.fallback_refine,
+                    help="refine the match by a pixel at twice the resolution (the extractor's default), or not "
+                         "(--no-fallback-refine: the exhaustive search alone, the fallback before the refinement)")
     ap.add_argument("--docs", type=Path, help="markdown file to put the table into, between the --tag markers")
     ap.add_argument("--tag", default="codec-transfer")
     args = ap.parse_args()

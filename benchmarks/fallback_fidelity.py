@@ -11,10 +11,12 @@ magnitude of each (source pixels per cell), their ratio, the correlation of the 
 both components, the mean absolute difference, the share of cells where the bitstream moves by a
 pixel or more and the fallback finds no motion at all, and the block matching's milliseconds per frame.
 
-Two block matchings are measured: the extractor's (``quarter``: a quarter of the resolution, 4x4
-blocks for the 16x16 cells, search radius 2, so whole steps of 4 source pixels up to 8), and a
-candidate not used by the extractor (``half``: half the resolution, 8x8 blocks, radius 4: steps of 2
-source pixels over the same 8).
+Three block matchings are measured: the extractor's (``refined``: the luma at a quarter of the
+resolution, 4x4 blocks for the 16x16 cells, radius 2, each ambiguous block's costs joined by its
+neighbours', then each block moved by up to a pixel at half the resolution: whole steps of 2 source
+pixels up to 10), the one before it (``quarter``: the quarter-resolution search alone, on averaged
+RGB, in whole steps of 4 source pixels up to 8), and exhaustive matching at half the resolution
+(``half``: 8x8 blocks, radius 4: whole steps of 2 source pixels up to 8).
 """
 
 from __future__ import annotations
@@ -29,14 +31,14 @@ import numpy as np
 
 from scsampler.data.classes import dataset_paths
 from scsampler.data.manifest import read_manifest
-from scsampler.features.extractor import _NO_MVS, HALF_RES_FALLBACK, ExtractorConfig, fallback_motion
+from scsampler.features.extractor import _NO_MVS, HALF_RES_FALLBACK, QUARTER_RES_FALLBACK, ExtractorConfig, fallback_motion, motion_grey
 from scsampler.features.motion import rasterize_motion_vectors
 from scsampler.io.video import iter_video_frames, probe
 from scsampler.reports.tables import publish
 
 
-# name -> the extractor's settings of that block matching: its own, and at half the resolution
-MATCHINGS = {"quarter": ExtractorConfig(), "half": ExtractorConfig(**HALF_RES_FALLBACK)}
+# name -> the extractor's settings of that block matching
+MATCHINGS = {"refined": ExtractorConfig(), "quarter": ExtractorConfig(**QUARTER_RES_FALLBACK), "half": ExtractorConfig(**HALF_RES_FALLBACK)}
 
 
 def compare(path: Path, frames: int, matchings: dict) -> dict:
@@ -44,13 +46,15 @@ def compare(path: Path, frames: int, matchings: dict) -> dict:
     ``(N, 2, Hg, Wg)``, and each matching's seconds."""
     info = probe(path)
     hg, wg = math.ceil(info.height / 16), math.ceil(info.width / 16)
-    sizes = {name: (wg * c.fallback_cell, hg * c.fallback_cell, "all") for name, c in matchings.items()}
+    # The grey frames each reads, as the extractor asks for them (luma where it refines).
+    sizes = {name: (wg * c.motion_cell, hg * c.motion_cell, "all", "gray" if c.fallback_refine else "rgb24")
+             for name, c in matchings.items()}
     prev, grids, seconds = {}, {"bitstream": [], **{n: [] for n in matchings}}, dict.fromkeys(matchings, 0.0)
     for i, fr in enumerate(iter_video_frames(path, resize=sizes)):
         if i >= frames:
             break
         # Grey as the extractor's fallback reads it.
-        grey = {n: fr.images[n].astype(np.float32).mean(axis=2) for n in matchings}
+        grey = {n: motion_grey(fr.images[n]) for n in matchings}
         if prev and fr.pict_type == "P":
             grids["bitstream"].append(rasterize_motion_vectors(fr.mvs if fr.mvs is not None else _NO_MVS, info.height, info.width))
             for name, config in matchings.items():
@@ -76,7 +80,7 @@ def measure(paths: list[Path], frames: int, matchings: dict) -> dict:
         fall = np.concatenate([r["grids"][name] for r in runs])
         mag = np.linalg.norm(fall, axis=1)
         out["matchings"][name] = {
-            "cell": config.fallback_cell, "search": config.fallback_search, "mean_md_px": float(mag.mean()),
+            **config.fallback, "mean_md_px": float(mag.mean()),
             "over_bitstream": float(mag.mean() / mag_bit.mean()) if mag_bit.mean() > 0 else None,
             "correlation": float(np.corrcoef(bit.ravel(), fall.ravel())[0, 1]),
             "mean_abs_difference_px": float(np.abs(bit - fall).mean()),
@@ -84,6 +88,10 @@ def measure(paths: list[Path], frames: int, matchings: dict) -> dict:
             "ms_per_frame": 1000 * sum(r["seconds"][name] for r in runs) / len(bit),
         }
     return out
+
+
+def describe(m: dict) -> str:
+    return f"{m['cell']}x{m['cell']} blocks, radius {m['search']}" + (f", refined at {2 * m['cell']}x{2 * m['cell']}" if m.get("refine") else "")
 
 
 def markdown(r: dict) -> str:
@@ -94,7 +102,7 @@ def markdown(r: dict) -> str:
         return f"| {label} | " + " | ".join(fmt(m[n]) for n in names) + " |"
 
     return "\n".join([
-        "| block matching | " + " | ".join(f"{n} ({m[n]['cell']}x{m[n]['cell']} blocks, radius {m[n]['search']})" for n in names) + " |",
+        "| block matching | " + " | ".join(f"{n} ({describe(m[n])})" for n in names) + " |",
         "|---|" + "---:|" * len(names),
         row("mean MD (px)", lambda x: f"{x['mean_md_px']:.3f}"),
         row("its mean MD / the bitstream's", lambda x: f"{x['over_bitstream']:.2f}"),
@@ -104,7 +112,7 @@ def markdown(r: dict) -> str:
         row("ms per frame (matching alone)", lambda x: f"{x['ms_per_frame']:.2f}"),
         "", f"{r['videos']} videos of `{r['data']}`, {r['p_frames']} P-frames, {r['cells']} cells. The bitstream's mean MD: "
             f"{r['bitstream_mean_md_px']:.3f} px; it moves by 1 px or more in {100 * r['cells_moving_1px_or_more']:.1f}% of the cells. "
-            "The extractor's fallback is `quarter`."])
+            "The extractor's fallback is `refined`."])
 
 
 def main(argv=None) -> int:

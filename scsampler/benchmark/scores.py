@@ -18,7 +18,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from scsampler.data.cache import FeatureCache, content_hash, settings_key
+from scsampler.data.cache import FeatureCache, content_hash, features_key
 from scsampler.data.extraction import extract_many
 from scsampler.data.manifest import ManifestEntry
 from scsampler.features.extractor import ExtractorConfig
@@ -51,7 +51,7 @@ def scorer_scores(scorer: Scorer, extractor: ExtractorConfig, entries: list[Mani
         if entry.video_id in errors:
             continue
         digest = content_hash(entry.path)
-        path = cache_root / "scores" / f"{scorer.key}-{settings_key(extractor)}" / digest[:2] / f"{digest}.safetensors"
+        path = cache_root / "scores" / f"{scorer.key}-{features_key(extractor)}" / digest[:2] / f"{digest}.safetensors"
         if path.exists():
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata()

@@ -37,8 +37,28 @@ def content_hash(path: str | os.PathLike) -> str:
     return digest(path, size=16)
 
 
+# What the decoded-motion fallback's settings were before files were checked for them one by one
+# (FeatureCache.lookup): the settings key keeps these, so that caches made then keep their keys.
+_KEYED_FALLBACK = {"fallback_search": 2}
+# A file cached without a record of its fallback was made with the matching of that time.
+_UNRECORDED_FALLBACK = {"search": 2, "cell": 4, "refine": False}
+
+
 def settings_key(config: ExtractorConfig) -> str:
-    return digest(json.dumps({"format": FEATURE_FORMAT, **config.to_json()}, sort_keys=True).encode())
+    """The cache directory's key: the extractor's settings but the decoded-motion fallback's, which
+    only files without motion vectors depend on, and which are checked file by file instead."""
+    settings = {k: v for k, v in config.to_json().items() if not k.startswith("fallback_")}
+    return digest(json.dumps({"format": FEATURE_FORMAT, **settings, **_KEYED_FALLBACK}, sort_keys=True).encode())
+
+
+def features_key(config: ExtractorConfig) -> str:
+    """The key of what is computed from a cache's features (a scorer's cached scores): the settings
+    key, and the decoded-motion fallback's settings where they are not those files without a
+    record were made with (so that keys made before they were recorded stay the same)."""
+    key = settings_key(config)
+    if config.fallback != _UNRECORDED_FALLBACK:
+        key += "-" + digest(json.dumps(config.fallback, sort_keys=True).encode())
+    return key
 
 
 class FeatureCache:
@@ -50,20 +70,26 @@ class FeatureCache:
         self.root.mkdir(parents=True, exist_ok=True)
         settings = self.root / "settings.json"
         if not settings.exists():
+            # The first user's settings; files of the decoded-motion fallback record their own.
             atomic_write_json(settings, {"format": FEATURE_FORMAT, **config.to_json()})
 
     def _meta_path(self, digest: str) -> Path:
         return self.root / digest[:2] / f"{digest}.json"
 
     def lookup(self, digest: str) -> dict | None:
-        """The stored metadata for content ``digest`` (``status`` "ok" or "error"), or None."""
+        """The stored metadata for content ``digest`` (``status`` "ok" or "error"), or None: also
+        for features whose motion came from the decoded-motion fallback under other settings than
+        this cache's (they are extracted again, and replace those)."""
         p = self._meta_path(digest)
         if not p.exists():
             return None
         try:
-            return json.loads(p.read_text())
+            meta = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError):
             return None  # unreadable metadata: treat as not cached
+        if meta.get("motion_source") == "decoded" and meta.get("fallback", _UNRECORDED_FALLBACK) != self.config.fallback:
+            return None
+        return meta
 
     def put_error(self, digest: str, video_id: str, error: str) -> None:
         atomic_write_json(self._meta_path(digest), {"status": "error", "video_id": video_id, "error": error})

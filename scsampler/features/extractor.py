@@ -49,7 +49,13 @@ import torch
 
 from scsampler.errors import VideoError
 from scsampler.features.audio import LogMel
-from scsampler.features.motion import MOTION_VECTOR_DTYPE, block_motion, motion_compensated_residual, rasterize_motion_vectors
+from scsampler.features.motion import (
+    MOTION_VECTOR_DTYPE,
+    block_motion,
+    coarse_to_fine_motion,
+    motion_compensated_residual,
+    rasterize_motion_vectors,
+)
 from scsampler.io.grid import ClipGrid
 from scsampler.io.video import (
     MV_EXPORT_CODECS,
@@ -84,8 +90,13 @@ class ExtractorConfig:
     n_mels: int = 40
     n_frames: int = 200
     audio_window_clips: float = 2.0  # the audio window is this many clips long, centred on the clip
-    fallback_search: int = 2       # block-matching radius in low-res pixels (4 px per 16-px cell)
-    fallback_cell: int = 4         # low-res pixels per 16-px cell: 4 matches at a quarter of the resolution, 8 at half
+    # The decoded-motion fallback (files without motion vectors): block matching on grey frames at
+    # fallback_cell pixels per 16-px cell within fallback_search of them, refined (fallback_refine)
+    # by a pixel at twice that resolution, or not (the matching before the refinement existed:
+    # whole steps of 16 / fallback_cell px). See fallback_motion.
+    fallback_search: int = 2
+    fallback_cell: int = 4
+    fallback_refine: bool = True
 
     def __post_init__(self):
         unknown = set(self.features) - set(ALL_FEATURES)
@@ -93,6 +104,8 @@ class ExtractorConfig:
             raise ValueError(f"features must be a non-empty subset of {ALL_FEATURES}, got {self.features}")
         if self.fallback_cell not in (1, 2, 4, 8, 16) or self.fallback_search < 1:
             raise ValueError(f"fallback_cell must divide 16 and fallback_search be >= 1, got {self.fallback_cell}, {self.fallback_search}")
+        if self.fallback_refine and self.fallback_cell > 8:
+            raise ValueError(f"a refined fallback matches at twice fallback_cell, which must then be 8 or less, got {self.fallback_cell}")
 
     @property
     def grid(self) -> ClipGrid:
@@ -101,14 +114,35 @@ class ExtractorConfig:
     def to_json(self) -> dict:
         d = asdict(self)
         d["features"] = list(self.features)
+        # Fallback fields at the value they had before they existed are left out, so that runs and
+        # caches made before keep their keys (and read back as they were made: from_json).
         if d["fallback_cell"] == 4:
-            del d["fallback_cell"]  # the value before the field existed: caches and runs keep their keys
+            del d["fallback_cell"]
+        if not d["fallback_refine"]:
+            del d["fallback_refine"]
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> "ExtractorConfig":
-        """The inverse of :meth:`to_json` (a sampler's config.json stores its extractor's settings)."""
+        """The inverse of :meth:`to_json` (a sampler's config.json stores its extractor's settings).
+        Settings written before the refined fallback existed read back as they were made, without it
+        (written settings always name ``fallback_search``; a partial dict of overrides may not, and
+        keeps the default)."""
+        if "fallback_search" in d:
+            d = {"fallback_refine": False, **d}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    @property
+    def motion_cell(self) -> int:
+        """Pixels per 16-px cell of the grey frames the fallback reads: twice ``fallback_cell`` when
+        it refines (the coarse search averages them back to ``fallback_cell``)."""
+        return self.fallback_cell * (2 if self.fallback_refine else 1)
+
+    @property
+    def fallback(self) -> dict:
+        """The decoded-motion fallback's settings: what features of a file without motion vectors
+        depend on beyond the rest (a feature cache checks them per file: ``scsampler.data.cache``)."""
+        return {"search": self.fallback_search, "cell": self.fallback_cell, "refine": self.fallback_refine}
 
 
 @dataclass
@@ -128,6 +162,7 @@ class StreamMeta:
 
     info: VideoInfo
     motion_source: str = "none"        # "bitstream", "decoded", or "none" when MD/RGB-R not asked
+    fallback: dict | None = None       # ExtractorConfig.fallback where the motion is "decoded"
     audio: str = "absent"              # "present", "absent" (no stream), "not requested", "failed: ..."
     num_clips_expected: int = 0
     num_clips: int = 0
@@ -277,6 +312,7 @@ class FeatureStream:
         want_md, want_rgbr, want_if = ("md" in cfg.features), ("rgbr" in cfg.features), ("if" in cfg.features)
         motion, bitstream = self._motion
         meta.motion_source = ("bitstream" if bitstream else "decoded") if motion else "none"
+        meta.fallback = cfg.fallback if meta.motion_source == "decoded" else None
         H, W = info.height, info.width
         hg, wg = math.ceil(H / 16), math.ceil(W / 16)
         sw, sh = small_size(W, H, cfg.small_side)
@@ -286,8 +322,10 @@ class FeatureStream:
             # the bitstream, of every frame when they are estimated; I-frame thumbnails, key frames'.
             resize["small"] = (sw, sh, ("ip" if bitstream else "all") if want_rgbr else "key")
         if motion and not bitstream:
-            # fallback_cell low-res pixels per 16-pixel cell: block matching at 4/16 (default) or 8/16 of the resolution.
-            resize["motion"] = (wg * cfg.fallback_cell, hg * cfg.fallback_cell, "all")
+            # motion_cell pixels per 16-pixel cell: the luma at twice fallback_cell for the refined
+            # matching; RGB, averaged to grey, at fallback_cell for the one before it (as it always read).
+            cell = cfg.motion_cell
+            resize["motion"] = (wg * cell, hg * cell, "all", "gray") if cfg.fallback_refine else (wg * cell, hg * cell, "all")
         scale_small = sw / W
         keyframes_only = want_if and not motion
         # Scoring only: MD and RGB-R of a few frames per clip, or of some clips only. The frames are
@@ -348,7 +386,7 @@ class FeatureStream:
             if motion and bitstream and not fr.key:
                 grid_mv = rasterize_motion_vectors(fr.mvs if fr.mvs is not None else _NO_MVS, H, W)
             elif motion and not bitstream:
-                grey = fr.images["motion"].astype(np.float32).mean(axis=2)
+                grey = motion_grey(fr.images["motion"])
                 if prev_motion is not None:
                     grid_mv = fallback_motion(prev_motion, grey, cfg, (hg, wg))
                 prev_motion = grey
@@ -505,17 +543,30 @@ class FeatureStream:
             yield None, 0.0
 
 
-# The decoded-motion fallback at half the resolution: 8x8 blocks, radius 4, the same 8 source px as
-# the default in steps of 2 (closer to the encoders' vectors, much slower: docs/benchmarks.md).
-HALF_RES_FALLBACK = {"fallback_cell": 8, "fallback_search": 4}
+# Exhaustive matching in whole steps at half the resolution (8x8 blocks, radius 4: steps of 2 source
+# px up to 8), kept for measurement (docs/benchmarks.md); and at a quarter, the fallback before the
+# refinement (steps of 4 source px up to 8).
+HALF_RES_FALLBACK = {"fallback_cell": 8, "fallback_search": 4, "fallback_refine": False}
+QUARTER_RES_FALLBACK = {"fallback_cell": 4, "fallback_search": 2, "fallback_refine": False}
+
+
+def motion_grey(image: np.ndarray) -> np.ndarray:
+    """The grey frame the fallback matches: a luma image as it is (uint8, matched in integers), an
+    RGB one averaged to float32."""
+    if image.ndim == 2:
+        return image
+    return image.astype(np.float32).mean(axis=2)
 
 
 def fallback_motion(prev: np.ndarray, grey: np.ndarray, config: ExtractorConfig, grid: tuple[int, int]) -> np.ndarray:
     """The decoded-motion fallback's MD ``(2, Hg, Wg)`` in source pixels between two grey frames at
-    ``config.fallback_cell`` pixels per 16-px cell (:func:`block_motion` with the config's radius)."""
+    ``config.motion_cell`` pixels per 16-px cell: :func:`coarse_to_fine_motion` with the config's
+    radius at half that resolution (whole steps of 2 source px up to 10, at the default), or without
+    ``fallback_refine`` :func:`block_motion` with it (whole steps of 16 / fallback_cell px)."""
     hg, wg = grid
-    cell = config.fallback_cell
-    return block_motion(prev, grey, cell, config.fallback_search)[:, :hg, :wg] * (16 / cell)
+    cell = config.motion_cell
+    match = coarse_to_fine_motion if config.fallback_refine else block_motion
+    return match(prev, grey, cell, config.fallback_search)[:, :hg, :wg] * (16 / cell)
 
 
 _NO_MVS = np.zeros(0, dtype=MOTION_VECTOR_DTYPE)  # a P/B frame without side data: no inter blocks

@@ -193,40 +193,185 @@ def block_motion(
     smallest shift, so flat blocks and noise-level differences read as no motion. Borders are
     edge-replicated, both for ``prev`` beyond the frame and to fill a partial last block.
     """
+    return _best_shift(_shift_costs(prev, cur, cell, search, zero_bias), search)
+
+
+def _shift_costs(prev: np.ndarray, cur: np.ndarray, cell: int, search: int, zero_bias: float) -> np.ndarray:
+    """:func:`block_motion`'s costs ``(n, n, Hg, Wg)`` float32 over the shifts ``(sy, sx)`` of radius
+    ``search`` (``n = 2 * search + 1``, index ``s + search``): each block's SAD times its shift's
+    bias. Frames of uint8 (a decoder's luma) are matched in integers (:func:`_work_types`), others
+    in float32."""
     h, w = cur.shape
     hg, wg = -(-h // cell), -(-w // cell)
     pad_h, pad_w = hg * cell - h, wg * cell - w
-    cur = np.pad(np.asarray(cur, np.float32), ((0, pad_h), (0, pad_w)), mode="edge")
+    image, diff_type, sum_type = _work_types(prev, cur, cell)
+    cur = np.pad(np.asarray(cur, image), ((0, pad_h), (0, pad_w)), mode="edge").astype(diff_type, copy=False)
     # Every shifted prev is a view into one padded array: windows[sy + search, sx + search] is prev
     # moved by (sx, sy), i.e. prev[y - sy, x - sx].
     prev = np.pad(
-        np.asarray(prev, np.float32), ((search, search + pad_h), (search, search + pad_w)), mode="edge"
+        np.asarray(prev, image), ((search, search + pad_h), (search, search + pad_w)), mode="edge"
     )
     windows = np.lib.stride_tricks.sliding_window_view(prev, cur.shape)[::-1, ::-1]  # (S, S, H, W)
 
     n = 2 * search + 1
-    diff = np.empty((n, hg * cell, wg * cell), np.float32)
-    row_sums = np.empty((n, n, hg, wg * cell), np.float32)
+    diff = np.empty((n, hg * cell, wg * cell), diff_type)
+    row_sums = np.empty((n, n, hg, wg * cell), sum_type)
     # One row of shifts at a time: vectorised over dx and over blocks, while the (n, H, W) temporary
     # stays small at 720p where all n * n shifts at once would not.
     for i in range(n):
         np.subtract(windows[i], cur, out=diff)
         np.abs(diff, out=diff)
-        diff.reshape(n, hg, cell, wg * cell).sum(axis=2, out=row_sums[i])   # (n, Hg, W)
-    # Column sums as `cell` strided adds: numpy reduces a short last axis (reshape(..., cell).sum(-1))
-    # several times slower, and a BLAS matmul with a 0/1 matrix is at the mercy of its thread pool.
-    sad = row_sums[..., 0::cell].copy()                                     # (n, n, Hg, Wg)
-    for k in range(1, cell):
-        sad += row_sums[..., k::cell]
-
+        diff.reshape(n, hg, cell, wg * cell).sum(axis=2, dtype=sum_type, out=row_sums[i])   # (n, Hg, W)
+    sad = _column_sums(row_sums, cell).astype(np.float32, copy=False)      # (n, n, Hg, Wg)
     shifts = np.arange(-search, search + 1)
     l1 = np.abs(shifts)[:, None] + np.abs(shifts)[None, :]                  # (n, n) over (sy, sx)
     sad *= (1 + zero_bias * l1).astype(np.float32)[:, :, None, None]
+    return sad
+
+
+def _work_types(prev: np.ndarray, cur: np.ndarray, cell: int) -> tuple:
+    """``(image, difference, sum)`` dtypes of a matching: uint8 frames stay uint8, their differences
+    int16 and their sums int32 (exact, and a quarter or half of float32's memory traffic, which is
+    what the matching costs once a decoder has the caches); other frames float32 throughout."""
+    if prev.dtype == np.uint8 and cur.dtype == np.uint8:
+        return np.uint8, np.int16, np.int32
+    return np.float32, np.float32, np.float32
+
+
+def _column_sums(row_sums: np.ndarray, cell: int) -> np.ndarray:
+    """``(..., W) -> (..., W / cell)``: sums of ``cell`` adjacent columns, as ``cell`` strided adds:
+    numpy reduces a short last axis (reshape(..., cell).sum(-1)) several times slower, and a BLAS
+    matmul with a 0/1 matrix is at the mercy of its thread pool."""
+    out = row_sums[..., 0::cell].copy()
+    for k in range(1, cell):
+        out += row_sums[..., k::cell]
+    return out
+
+
+def _best_shift(costs: np.ndarray, search: int) -> np.ndarray:
+    """``(2, Hg, Wg)`` float32 ``(dx, dy)`` of each block's least cost in ``costs`` ``(n, n, Hg, Wg)``
+    (:func:`_shift_costs`); exact ties go to the smallest shift."""
+    n = 2 * search + 1
+    shifts = np.arange(-search, search + 1)
+    l1 = np.abs(shifts)[:, None] + np.abs(shifts)[None, :]
     # Visit shifts in order of |s|, zero first, so argmin's first-minimum rule breaks ties toward 0.
     order = np.argsort(l1, axis=None, kind="stable")
-    best = order[np.argmin(sad.reshape(n * n, hg, wg)[order], axis=0)]     # (Hg, Wg), flat (sy, sx)
+    best = order[np.argmin(costs.reshape(n * n, *costs.shape[2:])[order], axis=0)]   # flat (sy, sx)
     dy, dx = np.divmod(best, n)
     return np.stack([shifts[dx], shifts[dy]]).astype(np.float32)
+
+
+def coarse_to_fine_motion(
+    prev: np.ndarray, cur: np.ndarray, cell: int, search: int, *, zero_bias: float = 0.02
+) -> np.ndarray:
+    """Block matching in whole pixels of ``prev``/``cur`` over a radius of ``2 * search + 1``, at a
+    fraction of :func:`block_motion`'s cost at that resolution. Same arguments, result and
+    conventions as :func:`block_motion`; ``cell`` must be even.
+
+    1. **Coarse.** Both frames averaged over 2x2 pixels, blocks of ``cell / 2`` matched exhaustively
+       within ``search``, each block's costs joined by its neighbours' where it is ambiguous
+       (:func:`_with_neighbours`).
+    2. **Fine.** Each block at full resolution tries the 9 shifts within one pixel of twice its
+       coarse shift (its own biased SAD, as :func:`block_motion`), and keeps the least; exact ties
+       go to the smallest shift.
+
+    Against :func:`block_motion` at full resolution with radius ``2 * search``, this evaluates
+    ``(2 * search + 1)**2`` shifts over a quarter of the pixels and 9 over all of them, instead of
+    ``(4 * search + 1)**2`` (81 for radius 4) over all. Like :func:`block_motion` it moves a
+    block only by whole pixels, so a block that did not change stays at 0.
+    """
+    if cell % 2:
+        raise ValueError(f"cell must be even, got {cell}")
+    h, w = cur.shape
+    hg, wg = -(-h // cell), -(-w // cell)
+    pad = ((0, hg * cell - h), (0, wg * cell - w))
+    image = _work_types(prev, cur, cell)[0]
+    prev = np.pad(np.asarray(prev, image), pad, mode="edge")
+    cur = np.pad(np.asarray(cur, image), pad, mode="edge")
+    costs = _with_neighbours(_shift_costs(_half_size(prev), _half_size(cur), cell // 2, search, zero_bias))
+    coarse = 2 * _best_shift(costs, search).astype(np.int64)                # (2, Hg, Wg), fine pixels
+    return _refine(prev, cur, coarse, cell, zero_bias)
+
+
+def _with_neighbours(own: np.ndarray) -> np.ndarray:
+    """Costs ``(n, n, Hg, Wg)`` of blocks joined by their neighbours' where they are ambiguous: twice
+    a block's own plus those of the 8 blocks around it (edge blocks repeat the edge) weighted by
+    ``1 - contrast``, ``contrast = (mean - min) / mean`` of its own costs over the shifts. A flat or
+    noisy block, whose costs hardly differ, takes the motion around it (as an encoder's skipped
+    blocks take their neighbours' vectors); a textured one with a clear match keeps its own, so
+    that a small object's motion is not smoothed away."""
+    n2, hg, wg = own.shape[0] * own.shape[1], own.shape[2], own.shape[3]
+    per_shift = own.reshape(n2, hg, wg)
+    mean = per_shift.mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ambiguity = np.where(mean > 0, per_shift.min(axis=0) / mean, 1.0).astype(np.float32)  # 1 - contrast
+    padded = np.pad(own, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
+    around = np.zeros_like(own)
+    for i in range(3):
+        for j in range(3):
+            if (i, j) != (1, 1):
+                around += padded[:, :, i:i + hg, j:j + wg]
+    return 2 * own + ambiguity * around
+
+
+def _half_size(image: np.ndarray) -> np.ndarray:
+    """The mean of each 2x2 pixels of an image of even sides (strided adds: numpy's mean over two
+    short axes is several times slower); uint8 images give uint8, rounded."""
+    if image.dtype == np.uint8:
+        out = image[0::2, 0::2].astype(np.uint16)
+        out += image[1::2, 0::2]
+        out += image[0::2, 1::2]
+        out += image[1::2, 1::2]
+        out += 2
+        out >>= 2
+        return out.astype(np.uint8)
+    out = image[0::2, 0::2] + image[1::2, 0::2]
+    out += image[0::2, 1::2]
+    out += image[1::2, 1::2]
+    out *= np.float32(0.25)
+    return out
+
+
+def _refine(prev: np.ndarray, cur: np.ndarray, centre: np.ndarray, cell: int, zero_bias: float) -> np.ndarray:
+    """:func:`coarse_to_fine_motion`'s second step: frames of ``(Hg * cell, Wg * cell)``, and each
+    block's best of the 9 shifts within one pixel of ``centre`` ``(2, Hg, Wg)`` (integers)."""
+    hg, wg = centre.shape[1:]
+    w = cur.shape[1]
+    cx, cy = centre
+    _, diff_type, sum_type = _work_types(prev, cur, cell)
+    r = int(np.abs(centre).max()) + 1
+    padded = np.pad(prev, r, mode="edge")
+    # Row segments of `cell` pixels of prev: segments[k] starts at flat index k of the padded frame.
+    segments = np.lib.stride_tricks.sliding_window_view(padded.ravel(), cell)
+    # Each block's rows of prev moved by its centre shift, with a row more above and below:
+    # first[i, y, j] is the flat index of padded prev at (i * cell + y - cy - 1 + r, j * cell - cx + r).
+    first = ((np.arange(hg)[:, None, None] * cell + np.arange(cell + 2)[None, :, None] - cy[:, None, :] - 1 + r) * padded.shape[1]
+             + (np.arange(wg)[None, None, :] * cell - cx[:, None, :] + r))
+    blocks = cur.reshape(hg, cell, w).astype(diff_type, copy=False)
+    diff = np.empty((hg, cell, w), diff_type)
+    best_cost = np.full((hg, wg), np.inf, np.float32)
+    best_l1 = np.zeros((hg, wg), np.int64)
+    best = np.zeros((2, hg, wg), np.int64)
+    for ex in (0, -1, 1):
+        # prev at x - (cx + ex): the blocks' segments moved by ex, gathered as frame rows
+        # (Hg, cell + 2, W), so that the work below runs along whole rows.
+        shifted = segments[first - ex].reshape(hg, cell + 2, w)
+        for ey in (0, -1, 1):
+            # prev at y - (cy + ey) is row y - cy - ey, row (y - cy - 1) + (1 - ey) of `shifted`.
+            np.subtract(shifted[:, 1 - ey:1 - ey + cell], blocks, out=diff)
+            np.abs(diff, out=diff)
+            sad = _column_sums(diff.sum(axis=1, dtype=sum_type), cell)           # (Hg, Wg)
+            sx, sy = cx + ex, cy + ey
+            l1 = np.abs(sx) + np.abs(sy)
+            cost = sad.astype(np.float32) * (1 + zero_bias * l1).astype(np.float32)
+            # The least cost wins; an equal cost goes to the smaller shift (the first tried of
+            # equal cost and size: none, they differ in ex or ey).
+            better = (cost < best_cost) | ((cost == best_cost) & (l1 < best_l1))
+            best_cost = np.where(better, cost, best_cost)
+            best_l1 = np.where(better, l1, best_l1)
+            best[0] = np.where(better, sx, best[0])
+            best[1] = np.where(better, sy, best[1])
+    return best.astype(np.float32)
 
 
 def warp(prev: np.ndarray, motion: np.ndarray, scale: float, *, cell: int = 16) -> np.ndarray:

@@ -601,7 +601,14 @@ def to_rgb(frame, width: int, height: int, reformatter: VideoReformatter, thread
     decoder does: PyAV's own default is one per core, which would make a pass quoted per core use
     every core, and would leave thread pools that a forked worker process cannot free. The pixels
     are the same for any number."""
-    return reformatter.reformat(frame, width=width, height=height, format="rgb24", interpolation="AREA",
+    return to_array(frame, width, height, reformatter, threads)
+
+
+def to_array(frame, width: int, height: int, reformatter: VideoReformatter, threads: int = 1,
+             format: str = "rgb24") -> np.ndarray:
+    """:func:`to_rgb` in ``format``: ``"rgb24"``, ``(height, width, 3)``, or ``"gray"``, the luma
+    alone, ``(height, width)`` uint8 (no colour conversion: cheaper, and what motion is matched on)."""
+    return reformatter.reformat(frame, width=width, height=height, format=format, interpolation="AREA",
                                 threads=threads).to_ndarray()
 
 
@@ -622,15 +629,15 @@ class LazyImages:
     that needs a few frames' pictures does not pay the scaler for every frame. Holds the decoded
     frame until then."""
 
-    def __init__(self, frame, sizes: dict[str, tuple[int, int]], reformatters: dict[str, VideoReformatter]):
+    def __init__(self, frame, sizes: dict[str, tuple[int, int, str]], reformatters: dict[str, VideoReformatter]):
         self._frame, self._sizes, self._reformatters, self._done = frame, sizes, reformatters, {}
 
     def get(self, name: str, default=None):
         if name not in self._sizes:
             return default
         if name not in self._done:
-            w, h = self._sizes[name]
-            self._done[name] = to_rgb(self._frame, w, h, self._reformatters[name])
+            w, h, fmt = self._sizes[name]
+            self._done[name] = to_array(self._frame, w, h, self._reformatters[name], format=fmt)
         return self._done[name]
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -653,7 +660,7 @@ def iter_video_frames(
     *,
     export_mvs: bool = True,
     keyframes_only: bool = False,
-    resize: dict[str, tuple[int, int, str]] | None = None,
+    resize: dict[str, tuple] | None = None,
     lazy: bool = False,
     start: Fraction | None = None,
     skip: Collection[int] | None = None,
@@ -665,7 +672,7 @@ def iter_video_frames(
     ``keyframes_only`` sets ``skip_frame="NONKEY"`` so only key frames are decoded (I-frame
     features). ``resize`` asks for small RGB copies of frames: ``{name: (width, height, which)}``
     with ``which`` one of ``"all"``, ``"ip"`` (I and P frames) or ``"key"``; they arrive in ``DecodedFrame.images[name]``
-    as ``(h, w, 3)`` uint8. Memory is one frame at a time whatever the video's length. With ``lazy``,
+    as ``(h, w, 3)`` uint8. A fourth item ``"gray"`` asks for the luma alone, ``(h, w)`` uint8. Memory is one frame at a time whatever the video's length. With ``lazy``,
     ``images`` is a :class:`LazyImages` that converts a copy only when asked for it, and the motion
     vectors are a copy, so a caller that keeps them does not keep the picture. Without ``resize``
     no pixel is read, and the decoder skips its loop filter (H.264's deblocking); with pictures of
@@ -701,7 +708,7 @@ def iter_video_frames(
             # about a fifth of its decoding time there). It changes pixels only; the vectors, types
             # and times are the bitstream's (tests/features/test_md_exact.py).
             options["skip_loop_filter"] = "all"
-        elif (not keyframes_only and all(which in ("ip", "key") for _, _, which in resize.values())
+        elif (not keyframes_only and all(spec[2] in ("ip", "key") for spec in resize.values())
               and i_p_pictures_are_references(path)):
             # Pictures of I/P frames only, and every one a reference: filtering only the references
             # gives those exactly, and no picture refers to the others (B-frames, here).
@@ -714,7 +721,8 @@ def iter_video_frames(
                 container.seek(int((start + origin) / tb), stream=stream, backward=True, any_frame=False)
             except av.error.FFmpegError as err:
                 raise VideoError(path, f"cannot seek to {float(start):.2f} s: {_av_cause(err)}") from None
-        resize = resize or {}
+        # name -> (width, height, which, format)
+        resize = {name: (*spec, "rgb24")[:4] for name, spec in (resize or {}).items()}
         reformatters = {name: VideoReformatter() for name in resize}
         last_t = None
         skipper = _Skipper(ctx, skip, origin, tb, path) if skip else None
@@ -738,12 +746,12 @@ def iter_video_frames(
             ptype = PICT_TYPES.get(int(frame.pict_type), "?")
             key = bool(frame.key_frame) or ptype == "I"
             mvs = _motion_vectors(frame, copy=lazy) if export_mvs else None
-            sizes = {name: (w, h) for name, (w, h, which) in resize.items()
+            sizes = {name: (w, h, fmt) for name, (w, h, which, fmt) in resize.items()
                      if which == "all" or key or (which == "ip" and ptype == "P")}
             if lazy:
                 images = LazyImages(frame, sizes, reformatters) if sizes else {}  # {}: the picture can go now
             else:
-                images = {name: to_rgb(frame, w, h, reformatters[name]) for name, (w, h) in sizes.items()}
+                images = {name: to_array(frame, w, h, reformatters[name], format=fmt) for name, (w, h, fmt) in sizes.items()}
             yield DecodedFrame(time=t, pict_type=ptype, key=key, mvs=mvs, images=images)
 
 

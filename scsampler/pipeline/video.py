@@ -76,7 +76,14 @@ def shared_extractor(scorers: dict[str, Scorer], classifier: ClipClassifier | No
     grid = classifier.grid if classifier is not None else grid
     settings = {}
     for name, scorer in scorers.items():
-        for k, v in scorer.extractor.items():
+        trained = dict(scorer.extractor)
+        if not {"md", "rgbr"} & set(scorer.features):
+            # The decoded-motion fallback's settings change no feature this scorer reads.
+            trained = {k: v for k, v in trained.items() if not k.startswith("fallback_")}
+        elif trained:
+            # Trained before the refined fallback existed: scored as it was trained (from_json).
+            trained.setdefault("fallback_refine", False)
+        for k, v in trained.items():
             if k in settings and settings[k][0] != v:
                 raise ConfigError(f"the {settings[k][1]} and {name} samplers were trained on features extracted with different {k} ({settings[k][0]} vs {v})")
             settings.setdefault(k, (v, name))

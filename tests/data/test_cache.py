@@ -57,7 +57,43 @@ def test_the_settings_key_is_the_key_it_always_was():
     import json
 
     from scsampler.data.cache import FEATURE_FORMAT, settings_key
+    from scsampler.features.extractor import QUARTER_RES_FALLBACK
 
-    config = ExtractorConfig()
-    blob = json.dumps({"format": FEATURE_FORMAT, **config.to_json()}, sort_keys=True).encode()
-    assert settings_key(config) == hashlib.blake2b(blob, digest_size=8).hexdigest()
+    # The settings as they were written before the fallback was refined, and the key they had then.
+    before = ExtractorConfig(**QUARTER_RES_FALLBACK)
+    assert "fallback_refine" not in before.to_json() and "fallback_cell" not in before.to_json()
+    blob = json.dumps({"format": FEATURE_FORMAT, **before.to_json()}, sort_keys=True).encode()
+    assert settings_key(before) == hashlib.blake2b(blob, digest_size=8).hexdigest()
+    # The fallback's settings are checked file by file, not in the key: the default's is the same.
+    assert settings_key(ExtractorConfig()) == settings_key(before)
+    assert settings_key(ExtractorConfig(**QUARTER_RES_FALLBACK, features=("md",))) != settings_key(before)
+
+
+def test_files_of_the_decoded_fallback_are_checked_for_its_settings(media, tmp_path):
+    """The fallback's settings are not in the directory's key: a file whose motion the fallback
+    decoded under other settings (or before they were recorded) is a miss, one with vectors a hit."""
+    from scsampler.data.cache import features_key, settings_key
+    from scsampler.data.extraction import extract_many  # noqa: F401  (the writer used by batches)
+    from scsampler.features.extractor import QUARTER_RES_FALLBACK
+
+    refined, quarter = ExtractorConfig(features=("md",)), ExtractorConfig(features=("md",), **QUARTER_RES_FALLBACK)
+    old, new = FeatureCache(tmp_path, quarter), FeatureCache(tmp_path, refined)
+    assert old.root == new.root
+    for name, source in (("mjpeg", "decoded"), ("blob_right", "bitstream")):
+        stream = extract_clip_features(media[name], quarter)
+        key = digest(media[name], size=16)
+        meta = old.write(key, name, iter(stream), lambda s=stream: s.meta.to_json())
+        assert meta["motion_source"] == source and old.lookup(key) is not None
+        assert (new.lookup(key) is None) == (source == "decoded")
+    # An entry written before the settings were recorded: made with the quarter-resolution search.
+    import json
+
+    key = digest(media["mjpeg"], size=16)
+    path = old._meta_path(key)
+    meta = json.loads(path.read_text())
+    del meta["fallback"]
+    path.write_text(json.dumps(meta))
+    assert old.lookup(key) is not None and new.lookup(key) is None
+    # What is computed from the features (cached scores) is keyed by the fallback too, but where it
+    # was the one of that time, by the settings key as before.
+    assert features_key(quarter) == settings_key(quarter) != features_key(refined)

@@ -68,22 +68,51 @@ def test_codec_without_motion_vectors_falls_back_to_decoded_motion(media, name):
     assert sum(c.rgbr.shape[0] for c in clips) > 0
 
 
-def test_fallback_at_half_resolution_sees_the_motion_in_finer_steps(media):
-    """fallback_cell=8 (block matching at half the resolution, radius 4: the same 8 source px in
-    steps of 2) finds the sprite's 3 px a frame nearer than the default's steps of 4; the default's
-    settings keep their JSON (and so every cache key and run) as before the field existed."""
-    coarse = _sprite_cells_dx(run(media["mjpeg"], features=("md",))[1])
-    stream, clips = run(media["mjpeg"], features=("md",), fallback_cell=8, fallback_search=4)
+def test_the_refined_fallback_sees_the_motion_in_finer_steps(media):
+    """The default fallback (a quarter-resolution search refined by a pixel at half the resolution)
+    finds the sprite's 3 px a frame in steps of 2 source px, where the matching before it moved in
+    steps of 4, and leaves the still background still."""
+    from scsampler.features.extractor import HALF_RES_FALLBACK, QUARTER_RES_FALLBACK
+
+    quarter = _sprite_cells_dx(run(media["mjpeg"], features=("md",), **QUARTER_RES_FALLBACK)[1])
+    stream, clips = run(media["mjpeg"], features=("md",))
     fine = _sprite_cells_dx(clips)
     assert stream.meta.motion_source == "decoded" and clips[0].md.shape[1:] == (2, 8, 10)
-    assert len(fine) > 10 and set(np.unique(fine)) <= set(np.arange(-8, 9, 2.0))  # whole steps of 2 source px
-    assert abs(np.median(fine) - 3) <= abs(np.median(coarse) - 3) and 2 <= np.median(fine) <= 4
-    assert "fallback_cell" not in ExtractorConfig().to_json()
-    assert ExtractorConfig.from_json(ExtractorConfig().to_json()) == ExtractorConfig()
-    half = ExtractorConfig(fallback_cell=8, fallback_search=4)
+    assert stream.meta.fallback == {"search": 2, "cell": 4, "refine": True}
+    assert set(np.unique(quarter)) <= set(np.arange(-8, 9, 4.0))        # whole steps of 4 source px
+    assert len(fine) > 10 and set(np.unique(fine)) <= set(np.arange(-10, 11, 2.0))  # of 2
+    assert 2 <= np.median(fine) <= 4 and abs(np.median(fine) - 3) <= abs(np.median(quarter) - 3)
+    md = np.concatenate([c.md for c in clips])
+    assert not md[:, :, [0, 7]].any()                                    # rows the sprite never crosses
+    # The exhaustive search at half the resolution, kept for measurement: the same steps.
+    half = _sprite_cells_dx(run(media["mjpeg"], features=("md",), **HALF_RES_FALLBACK)[1])
+    assert set(np.unique(half)) <= set(np.arange(-8, 9, 2.0)) and 2 <= np.median(half) <= 4
+
+
+def test_fallback_settings_in_json():
+    from scsampler.features.extractor import HALF_RES_FALLBACK, QUARTER_RES_FALLBACK
+
+    default = ExtractorConfig()
+    assert default.fallback_refine and default.to_json()["fallback_refine"] is True
+    assert ExtractorConfig.from_json(default.to_json()) == default
+    # Written before the refinement existed (no field): read back as it was made.
+    legacy = {k: v for k, v in default.to_json().items() if k != "fallback_refine"}
+    assert ExtractorConfig.from_json(legacy) == ExtractorConfig(**QUARTER_RES_FALLBACK)
+    assert "fallback_refine" not in ExtractorConfig(**QUARTER_RES_FALLBACK).to_json()
+    assert ExtractorConfig.from_json({"small_side": 32}) == ExtractorConfig(small_side=32)  # overrides: the default fallback
+    half = ExtractorConfig(**HALF_RES_FALLBACK)
     assert half.to_json()["fallback_cell"] == 8 and ExtractorConfig.from_json(half.to_json()) == half
     with pytest.raises(ValueError, match="fallback_cell"):
         ExtractorConfig(fallback_cell=3)
+    assert default.motion_cell == 8 and half.motion_cell == 8 and ExtractorConfig(**QUARTER_RES_FALLBACK).motion_cell == 4
+    with pytest.raises(ValueError, match="twice fallback_cell"):
+        ExtractorConfig(fallback_cell=16)
+    assert ExtractorConfig(fallback_cell=16, fallback_refine=False).motion_cell == 16
+
+
+def test_files_with_vectors_record_no_fallback(media):
+    stream, _ = run(media["blob_right"], features=("md",))
+    assert stream.meta.motion_source == "bitstream" and stream.meta.fallback is None
 
 
 def test_motion_compensated_residual_has_less_energy_than_frame_difference(media):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from scsampler.features import (
     MOTION_VECTOR_DTYPE,
     block_motion,
+    coarse_to_fine_motion,
     motion_compensated_residual,
     rasterize_motion_vectors,
     warp,
@@ -206,6 +207,66 @@ def test_block_matching_zero_shift_and_flat_frames_give_zeros():
     assert not block_motion(prev, prev, 4, 2).any()
     flat = np.full((32, 48), 0.5, np.float32)
     assert not block_motion(flat, flat, 4, 2).any()
+
+
+def smooth_texture(rng, h, w):
+    """A texture with little energy at the highest frequencies, as natural images (a block of white
+    noise matches nothing between whole steps)."""
+    tex = rng.random((h + 3, w + 3)).astype(np.float32)
+    return sum(tex[i:i + h, j:j + w] for i in range(4) for j in range(4))
+
+
+@settings(max_examples=25, deadline=None)
+@given(dx=st.integers(-5, 5), dy=st.integers(-5, 5), seed=st.integers(0, 2**16))
+def test_coarse_to_fine_matching_finds_any_shift_in_range(dx, dy, seed):
+    """Radius 2 at half the resolution, then a pixel at full: shifts up to 5 pixels, exact away
+    from the borders."""
+    tex = smooth_texture(np.random.default_rng(seed), 64 + 16, 80 + 16)
+    prev, cur = tex[8:-8, 8:-8], tex[8 - dy:tex.shape[0] - 8 - dy, 8 - dx:tex.shape[1] - 8 - dx]
+    motion = coarse_to_fine_motion(prev, cur, 8, 2)
+    assert motion.shape == (2, 8, 10) and motion.dtype == np.float32
+    np.testing.assert_array_equal(motion[0, 2:-2, 2:-2], dx)
+    np.testing.assert_array_equal(motion[1, 2:-2, 2:-2], dy)
+
+
+def test_coarse_to_fine_matching_agrees_with_the_exhaustive_search():
+    tex = smooth_texture(np.random.default_rng(3), 64 + 16, 96 + 16)
+    prev, cur = tex[8:-8, 8:-8], tex[10:-6, 5:-11]                      # moved by (3, -2)
+    np.testing.assert_array_equal(coarse_to_fine_motion(prev, cur, 8, 2)[:, 1:-1, 1:-1],
+                                  block_motion(prev, cur, 8, 4)[:, 1:-1, 1:-1])
+
+
+def test_coarse_to_fine_matching_keeps_a_small_object_and_a_still_background():
+    """A textured object of 2x2 blocks moving over a still textured background: its blocks move,
+    the background's stay at 0. (A block whose costs are ambiguous joins its neighbours'; these
+    have clear matches, so neither drags the other.)"""
+    rng = np.random.default_rng(6)
+    bg, obj = smooth_texture(rng, 64, 96), smooth_texture(rng, 16, 16) * 2
+    prev, cur = bg.copy(), bg.copy()
+    prev[24:40, 40:56] = obj
+    cur[24:40, 43:59] = obj                                              # 3 px to the right
+    motion = coarse_to_fine_motion(prev, cur, 8, 2)
+    assert motion[0, 3:5, 5:7].min() >= 2 and not motion[1, 3:5, 5:7].any()
+    moved = np.zeros((8, 12), bool)
+    moved[3:5, 5:8] = True                                                # the object, before and after
+    assert not motion[:, ~moved].any()
+
+
+def test_coarse_to_fine_matching_zeros_odd_sizes_and_integer_frames():
+    prev = smooth_texture(np.random.default_rng(4), 32, 48)
+    assert not coarse_to_fine_motion(prev, prev, 8, 2).any()
+    flat = np.full((32, 48), 0.5, np.float32)
+    assert not coarse_to_fine_motion(flat, flat, 8, 2).any()
+    tex = smooth_texture(np.random.default_rng(5), 38, 57)
+    motion = coarse_to_fine_motion(tex[4:-4, 4:-4], tex[4:-4, 3:-5], 8, 2)  # 30 x 49: partial last blocks
+    assert motion.shape == (2, 4, 7) and np.median(motion[0]) == 1.0 and np.median(motion[1]) == 0.0
+    with pytest.raises(ValueError, match="even"):
+        coarse_to_fine_motion(tex, tex, 5, 2)
+    # uint8 frames (a decoder's luma) are matched in integers: the same sums, the same motion.
+    tex = np.round(smooth_texture(np.random.default_rng(5), 48, 72) * 15).astype(np.uint8)
+    a, b = tex[4:-4, 4:-4], tex[3:-5, 6:-2]
+    for match, cell in ((coarse_to_fine_motion, 8), (block_motion, 4)):
+        np.testing.assert_array_equal(match(a, b, cell, 2), match(a.astype(np.float32), b.astype(np.float32), cell, 2))
 
 
 def test_block_matching_odd_size_gives_ceil_grid():
