@@ -294,8 +294,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="FFmpeg and extraction processes (default 1)")
     default = ExtractorConfig()
     ap.add_argument("--fallback-cell", type=int, default=default.fallback_cell, choices=(4, 8),
-                    help=f"the variants' decoded-motion fallback: low-res pixels per 16-px cell, 4 (a quarter of the "
-                         f"resolution) or 8 (half; benchmarks/fallback_fidelity.py); default {default.fallback_cell}")
+                    help=f"the variants' decoded-motion fallback: low-res pixels per 16-px cell of its search, 4 (a "
+                         f"quarter of the resolution) or 8 (half: with --fallback-search 4 --no-fallback-refine, the "
+                         f"exhaustive search of benchmarks/fallback_fidelity.py); default {default.fallback_cell}")
     ap.add_argument("--fallback-search", type=int, default=default.fallback_search,
                     help=f"its search radius in those pixels (default {default.fallback_search}; 4 with --fallback-cell 8 covers the same 8 px)")
     ap.add_argument("--fallback-refine", action=argparse.BooleanOptionalAction, default=default.fallback_refine,

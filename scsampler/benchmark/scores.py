@@ -8,6 +8,8 @@ with the network evaluations per clip that its FLOPs are counted from.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 from collections.abc import Sequence
@@ -41,7 +43,7 @@ def scorer_scores(scorer: Scorer, extractor: ExtractorConfig, entries: list[Mani
     """``scorer``'s scores of every clip of ``entries``, from the cached cheap features extracted
     with ``extractor`` (extracted if missing); cached under ``<cache>/scores/<scorer key>``.
     Returns the scores by video and the errors of the videos that could not be read."""
-    extractor = ExtractorConfig(**{**extractor.to_json(), "features": tuple(scorer.features)}) \
+    extractor = dataclasses.replace(extractor, features=tuple(scorer.features)) \
         if set(scorer.features) - set(extractor.features) else extractor
     summary = extract_many(entries, cache_root / "features", extractor, workers=workers, progress=progress)
     errors = {v: e for v, e in summary.failed}
@@ -51,7 +53,7 @@ def scorer_scores(scorer: Scorer, extractor: ExtractorConfig, entries: list[Mani
         if entry.video_id in errors:
             continue
         digest = content_hash(entry.path)
-        path = cache_root / "scores" / f"{scorer.key}-{features_key(extractor)}" / digest[:2] / f"{digest}.safetensors"
+        path = cache_root / "scores" / f"{scorer.key}-{features_key(extractor, motion=bool({'md', 'rgbr'} & set(scorer.features)))}" / digest[:2] / f"{digest}.safetensors"
         if path.exists():
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata()

@@ -2,7 +2,8 @@
 
 Layout under the cache root::
 
-    <settings-key>/settings.json                 the ExtractorConfig that made these features
+    <settings-key>/settings.json                 the ExtractorConfig of the first run (the fallback's
+                                                 settings aside: each decoded-motion file records its own)
     <settings-key>/<hh>/<content-hash>.json      metadata; written last, so its presence means done
     <settings-key>/<hh>/<content-hash>/00000.safetensors ...   shards of a bounded size (below)
 
@@ -51,12 +52,13 @@ def settings_key(config: ExtractorConfig) -> str:
     return digest(json.dumps({"format": FEATURE_FORMAT, **settings, **_KEYED_FALLBACK}, sort_keys=True).encode())
 
 
-def features_key(config: ExtractorConfig) -> str:
+def features_key(config: ExtractorConfig, motion: bool = True) -> str:
     """The key of what is computed from a cache's features (a scorer's cached scores): the settings
-    key, and the decoded-motion fallback's settings where they are not those files without a
-    record were made with (so that keys made before they were recorded stay the same)."""
+    key, and where ``motion`` (what is computed reads MD or RGB-R) the decoded-motion fallback's
+    settings, unless they are those files without a record were made with (so that keys made
+    before they were recorded stay the same)."""
     key = settings_key(config)
-    if config.fallback != _UNRECORDED_FALLBACK:
+    if motion and config.fallback != _UNRECORDED_FALLBACK:
         key += "-" + digest(json.dumps(config.fallback, sort_keys=True).encode())
     return key
 
@@ -99,6 +101,9 @@ class FeatureCache:
         metadata, ``meta_fn()`` (called after the iterable is exhausted) plus the shard list."""
         shard_dir = self.root / digest[:2] / digest
         shard_dir.mkdir(parents=True, exist_ok=True)
+        # An entry made under other fallback settings is replaced (lookup): its metadata goes first,
+        # so that a write stopped halfway leaves no entry, never old metadata over new shards.
+        self._meta_path(digest).unlink(missing_ok=True)
         shards, pending, pending_bytes, n = [], [], 0, 0
         for feats in clips:
             pending.append(feats)

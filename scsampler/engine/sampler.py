@@ -601,11 +601,16 @@ def fit_joint_sampler(config: JointTrainConfig, *, progress: bool = True) -> Pat
         "skipped_videos": errors,
     }
     saved.pop("identity", None)
-    if visual.config.get("extractor") != audio.config.get("extractor"):
+    # The decoded-motion fallback's settings change no audio feature: the visual run's count.
+    if _without_fallback(visual.config.get("extractor")) != _without_fallback(audio.config.get("extractor")):
         raise ConfigError("the visual and audio samplers were trained on features extracted with different settings")
     run = Path(config.out)
     atomic_write_json(run / "curve.json", curve, sort_keys=False)
     return save_sampler_run(run, nets, saved)
+
+
+def _without_fallback(extractor: dict | None) -> dict | None:
+    return None if extractor is None else {k: v for k, v in extractor.items() if not k.startswith("fallback_")}
 
 
 def compose_samplers(runs: list[str | Path], out: str | Path) -> Path:

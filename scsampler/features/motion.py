@@ -231,8 +231,10 @@ def _shift_costs(prev: np.ndarray, cur: np.ndarray, cell: int, search: int, zero
 
 def _work_types(prev: np.ndarray, cur: np.ndarray, cell: int) -> tuple:
     """``(image, difference, sum)`` dtypes of a matching: uint8 frames stay uint8, their differences
-    int16 and their sums int32 (exact, and a quarter or half of float32's memory traffic, which is
-    what the matching costs once a decoder has the caches); other frames float32 throughout."""
+    int16 and their sums int32 (the same sums as in float32, for a quarter or half of its memory
+    traffic, which is what the matching costs once a decoder has the caches); other frames float32
+    throughout. (:func:`coarse_to_fine_motion` halves uint8 frames in integers, rounded, so its
+    coarse search may differ from that of the same frames given as floats.)"""
     if prev.dtype == np.uint8 and cur.dtype == np.uint8:
         return np.uint8, np.int16, np.int32
     return np.float32, np.float32, np.float32

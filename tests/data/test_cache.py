@@ -73,7 +73,6 @@ def test_files_of_the_decoded_fallback_are_checked_for_its_settings(media, tmp_p
     """The fallback's settings are not in the directory's key: a file whose motion the fallback
     decoded under other settings (or before they were recorded) is a miss, one with vectors a hit."""
     from scsampler.data.cache import features_key, settings_key
-    from scsampler.data.extraction import extract_many  # noqa: F401  (the writer used by batches)
     from scsampler.features.extractor import QUARTER_RES_FALLBACK
 
     refined, quarter = ExtractorConfig(features=("md",)), ExtractorConfig(features=("md",), **QUARTER_RES_FALLBACK)
@@ -95,5 +94,27 @@ def test_files_of_the_decoded_fallback_are_checked_for_its_settings(media, tmp_p
     path.write_text(json.dumps(meta))
     assert old.lookup(key) is not None and new.lookup(key) is None
     # What is computed from the features (cached scores) is keyed by the fallback too, but where it
-    # was the one of that time, by the settings key as before.
+    # was the one of that time, or where it reads no motion, by the settings key as before.
     assert features_key(quarter) == settings_key(quarter) != features_key(refined)
+    assert features_key(refined, motion=False) == settings_key(refined)
+
+
+def test_a_replacement_stopped_halfway_leaves_no_entry(media, tmp_path):
+    """Features of the other fallback replace an entry shard by shard: stopped after the first,
+    neither settings may find the entry (old metadata over new shards would mix the two)."""
+    from scsampler.features.extractor import QUARTER_RES_FALLBACK
+
+    quarter = FeatureCache(tmp_path, ExtractorConfig(features=("md",), **QUARTER_RES_FALLBACK), shard_clips=1)
+    refined = FeatureCache(tmp_path, ExtractorConfig(features=("md",)), shard_clips=1)
+    key = digest(media["mjpeg"], size=16)
+    stream = extract_clip_features(media["mjpeg"], quarter.config)
+    quarter.write(key, "v", iter(stream), lambda: stream.meta.to_json())
+    assert quarter.lookup(key) is not None and refined.lookup(key) is None
+
+    def stopped():
+        yield from list(extract_clip_features(media["mjpeg"], refined.config))[:1]
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        refined.write(key, "v", stopped(), dict)
+    assert quarter.lookup(key) is None and refined.lookup(key) is None

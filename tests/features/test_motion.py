@@ -262,9 +262,10 @@ def test_coarse_to_fine_matching_zeros_odd_sizes_and_integer_frames():
     assert motion.shape == (2, 4, 7) and np.median(motion[0]) == 1.0 and np.median(motion[1]) == 0.0
     with pytest.raises(ValueError, match="even"):
         coarse_to_fine_motion(tex, tex, 5, 2)
-    # uint8 frames (a decoder's luma) are matched in integers: the same sums, the same motion.
-    tex = np.round(smooth_texture(np.random.default_rng(5), 48, 72) * 15).astype(np.uint8)
-    a, b = tex[4:-4, 4:-4], tex[3:-5, 6:-2]
+    # uint8 frames (a decoder's luma) are matched in integers: the same sums, the same motion
+    # (a texture constant over 2x2 squares, so that halving it needs no rounding either).
+    tex = np.round(smooth_texture(np.random.default_rng(5), 24, 36) * 15).astype(np.uint8).repeat(2, axis=0).repeat(2, axis=1)
+    a, b = tex[4:-4, 4:-4], tex[2:-6, 6:-2]
     for match, cell in ((coarse_to_fine_motion, 8), (block_motion, 4)):
         np.testing.assert_array_equal(match(a, b, cell, 2), match(a.astype(np.float32), b.astype(np.float32), cell, 2))
 
