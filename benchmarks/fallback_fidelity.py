@@ -1,6 +1,7 @@
 """How close is the decoded-motion fallback to the encoder's own vectors? Both on the same frames.
 
     python benchmarks/fallback_fidelity.py --data data/default [--videos 8] [--frames 400] [--out FILE.json]
+    python benchmarks/fallback_fidelity.py --file VIDEO.mp4 [--file ...] [--frames 400]
 
 HEVC, VP9, AV1 and intra-only files get MD from block matching on decoded frames (``block_motion``,
 the extractor's settings), H.264 and MPEG-4 files from the vectors in the bitstream. A sampler trained
@@ -117,17 +118,24 @@ def markdown(r: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True, help="data directory (manifest.csv with a test split) of files with vectors")
-    ap.add_argument("--videos", type=int, default=8, help="the first N test videos (default 8)")
+    source = ap.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="data directory (manifest.csv with a test split) of files with vectors")
+    source.add_argument("--file", type=Path, action="append", metavar="VIDEO",
+                        help="a video file with vectors (H.264, MPEG-4) instead of a data directory (repeatable)")
+    ap.add_argument("--videos", type=int, default=8, help="the first N test videos of --data (default 8)")
     ap.add_argument("--frames", type=int, default=400, help="frames read per video (default 400)")
     ap.add_argument("--out", type=Path, help="also write the results as JSON")
     ap.add_argument("--docs", type=Path, help="markdown file to put the table into, between the --tag markers")
     ap.add_argument("--tag", default="fallback-fidelity")
     args = ap.parse_args(argv)
-    manifest, _ = dataset_paths(args.data)
-    paths = [e.path for e in read_manifest(manifest, split="test")[: args.videos]]
-    results = {**measure(paths, args.frames, MATCHINGS), "data": str(args.data), "frames_per_video": args.frames}
-    command = f"python benchmarks/fallback_fidelity.py --data {args.data} --videos {args.videos} --frames {args.frames}"
+    if args.file:
+        paths, where = args.file, ", ".join(str(f) for f in args.file)
+        command = "python benchmarks/fallback_fidelity.py " + " ".join(f"--file {f}" for f in args.file) + f" --frames {args.frames}"
+    else:
+        manifest, _ = dataset_paths(args.data)
+        paths, where = [e.path for e in read_manifest(manifest, split="test")[: args.videos]], str(args.data)
+        command = f"python benchmarks/fallback_fidelity.py --data {args.data} --videos {args.videos} --frames {args.frames}"
+    results = {**measure(paths, args.frames, MATCHINGS), "data": where, "frames_per_video": args.frames}
     command += f" --out {args.out}" if args.out else ""
     publish(markdown(results), results=results, out=args.out, docs=args.docs, tag=args.tag, command=command,
             heading="## The fallback's motion against the encoder's")

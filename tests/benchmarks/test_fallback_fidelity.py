@@ -21,3 +21,16 @@ def test_both_motions_measured_on_the_same_p_frames(benchmark_script, tiny_data,
     refined = r["matchings"]["refined"]
     assert (refined["cell"], refined["search"], refined["refine"]) == (4, 2, True)  # the extractor's
     assert "correlation with the bitstream's MD" in capsys.readouterr().out
+
+
+def test_files_instead_of_a_data_directory(benchmark_script, tiny_data, tmp_path):
+    fidelity = benchmark_script("fallback_fidelity")
+    from scsampler.data.manifest import read_manifest
+
+    video = read_manifest(tiny_data / "manifest.csv", split="test")[0].path
+    out = tmp_path / "fidelity.json"
+    assert fidelity.main(["--file", str(video), "--frames", "30", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["videos"] == 1 and r["data"] == str(video) and 0 < r["p_frames"] <= 29
+    with pytest.raises(SystemExit):
+        fidelity.main(["--file", str(video), "--data", str(tiny_data)])  # one or the other
