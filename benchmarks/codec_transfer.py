@@ -50,7 +50,7 @@ from scsampler.engine.sampler import default_cache
 from scsampler.features.extractor import ExtractorConfig
 from scsampler.files import atomic_write_text, digest
 from scsampler.io.video import probe
-from scsampler.pipeline.video import shared_extractor
+from scsampler.pipeline.video import fallback_words, shared_extractor
 from scsampler.reports.tables import publish
 from scsampler.runtime.classifier import load_classifier
 from scsampler.runtime.dense import dense_scores
@@ -206,17 +206,12 @@ def markdown(results: dict) -> str:
                  f"Every variant's top-1 averages the original videos' dense probabilities at the clips the sampler chose; "
                  f"uniform on the original videos: {'' if uniform is None else f'{100 * uniform:.1f}%'}. "
                  f"Sampler time: its networks on cached features, one thread, {c['timing_videos']} videos."
-                 + f" The variants' decoded-motion fallback: {fallback_words(c.get('fallback', LEGACY_FALLBACK))}.")
+                 + f" The variants' decoded-motion fallback: block matching, {fallback_words(c.get('fallback', LEGACY_FALLBACK))}.")
     return "\n".join(lines)
 
 
 # The fallback of results that do not name theirs: they were made before it was recorded.
 LEGACY_FALLBACK = {"cell": 4, "search": 2, "refine": False}
-
-
-def fallback_words(f: dict) -> str:
-    words = f"block matching at {f['cell']}/16 of the resolution, search radius {f['search']}"
-    return words + (f", refined by a pixel at {2 * f['cell']}/16" if f.get("refine") else "")
 
 
 def run(args) -> dict:

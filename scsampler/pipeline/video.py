@@ -242,6 +242,14 @@ class ChosenClips:
     selector_frames: int = 0                     # frames the selector decoded itself (VideoEpitoma's middle frames)
 
 
+def fallback_words(fallback: dict) -> str:
+    """The decoded-motion fallback's settings (``ExtractorConfig.fallback``) in words."""
+    if not fallback:
+        return "the fallback's block matching"
+    words = f"blocks at {fallback['cell']}/16 of the resolution, radius {fallback['search']}"
+    return words + (f", refined by a pixel at {2 * fallback['cell']}/16" if fallback.get("refine") else ", whole steps")
+
+
 def choose_clips(
     path,
     grid: ClipGrid,
@@ -300,6 +308,9 @@ def choose_clips(
             notes.append(f"the video has no audio stream: the {selector.name} selector scored it from the visual features alone")
         elif str(view.meta.get("audio", "")).startswith("failed"):
             notes.append(f"the audio stream is undecodable: the {selector.name} selector scored the video from the visual features alone")
+    if view.meta.get("motion_source") == "decoded":
+        notes.append(f"no motion vectors in the {info.codec} bitstream: motion was matched on decoded frames "
+                     f"({fallback_words(view.meta.get('fallback') or {})})")
     if info.rotation:
         notes.append(f"rotation {info.rotation} degrees in the file's metadata: frames were classified as stored, not rotated")
     notes += choice.notes

@@ -85,6 +85,15 @@ def test_the_energy_selectors_run_on_a_file_and_count_their_cost(tiny_data, tiny
         assert r.selector_gflops > 0 and r.seconds["sampler"] > 0 and r.clips_decoded == 3
 
 
+def test_a_file_without_motion_vectors_says_its_motion_was_decoded(media, tiny_data, tiny_classifier):
+    clf = load_classifier(tiny_classifier)
+    r = run_video(media["mjpeg"], clf, load_selector("motion-energy"), 2)
+    (note,) = [n for n in r.notes if "motion vectors" in n]
+    assert note.startswith("no motion vectors in the mjpeg bitstream") and "refined by a pixel at 8/16" in note
+    r = run_video(_test_entry(tiny_data).path, clf, load_selector("motion-energy"), 2)
+    assert not [n for n in r.notes if "motion vectors" in n]
+
+
 class _NaNScorer:
     name, key, features, frames_per_clip, extractor = "blind", "blind-v1", ("md",), 0, {}
 
