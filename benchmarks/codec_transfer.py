@@ -47,7 +47,7 @@ from scsampler.data.cache import FeatureCache, content_hash
 from scsampler.data.classes import dataset_paths
 from scsampler.data.manifest import ManifestEntry, read_manifest
 from scsampler.engine.sampler import default_cache
-from scsampler.features.extractor import ExtractorConfig
+from scsampler.features.extractor import UNRECORDED_FALLBACK, ExtractorConfig
 from scsampler.files import atomic_write_text, digest
 from scsampler.io.video import probe
 from scsampler.pipeline.video import fallback_words, shared_extractor
@@ -206,12 +206,8 @@ def markdown(results: dict) -> str:
                  f"Every variant's top-1 averages the original videos' dense probabilities at the clips the sampler chose; "
                  f"uniform on the original videos: {'' if uniform is None else f'{100 * uniform:.1f}%'}. "
                  f"Sampler time: its networks on cached features, one thread, {c['timing_videos']} videos."
-                 + f" The variants' decoded-motion fallback: block matching, {fallback_words(c.get('fallback', LEGACY_FALLBACK))}.")
+                 + f" The variants' decoded-motion fallback: block matching, {fallback_words(c.get('fallback', UNRECORDED_FALLBACK))}.")
     return "\n".join(lines)
-
-
-# The fallback of results that do not name theirs: they were made before it was recorded.
-LEGACY_FALLBACK = {"cell": 4, "search": 2, "refine": False}
 
 
 def run(args) -> dict:
@@ -229,7 +225,7 @@ def run(args) -> dict:
               "sampler_key": sampler.key, "classifier_key": digest(Path(args.classifier) / "model.safetensors"),
               "manifest_key": digest(manifest)}
     fallback = {"cell": args.fallback_cell, "search": args.fallback_search, "refine": args.fallback_refine}
-    if fallback != LEGACY_FALLBACK:  # the results say so (those made before it was recorded had that one)
+    if fallback != UNRECORDED_FALLBACK:  # the results say so (those made before it was recorded had that one)
         config["fallback"] = fallback
     path = out / "results.json"
     results = json.loads(path.read_text()) if path.exists() else {}

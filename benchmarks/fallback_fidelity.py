@@ -47,9 +47,7 @@ def compare(path: Path, frames: int, matchings: dict) -> dict:
     ``(N, 2, Hg, Wg)``, and each matching's seconds."""
     info = probe(path)
     hg, wg = math.ceil(info.height / 16), math.ceil(info.width / 16)
-    # The grey frames each reads, as the extractor asks for them (luma where it refines).
-    sizes = {name: (wg * c.motion_cell, hg * c.motion_cell, "all", "gray" if c.fallback_refine else "rgb24")
-             for name, c in matchings.items()}
+    sizes = {name: c.motion_frames((hg, wg)) for name, c in matchings.items()}  # as the extractor reads them
     prev, grids, seconds = {}, {"bitstream": [], **{n: [] for n in matchings}}, dict.fromkeys(matchings, 0.0)
     for i, fr in enumerate(iter_video_frames(path, resize=sizes)):
         if i >= frames:

@@ -9,7 +9,6 @@ with the network evaluations per clip that its FLOPs are counted from.
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import os
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from safetensors.torch import save_file
 from scsampler.data.cache import FeatureCache, content_hash, features_key
 from scsampler.data.extraction import extract_many
 from scsampler.data.manifest import ManifestEntry
-from scsampler.features.extractor import ExtractorConfig
+from scsampler.features.extractor import ExtractorConfig, reads_motion
 from scsampler.files import atomic_path
 from scsampler.io.grid import ClipGrid
 from scsampler.runtime.sampler import PACKED, packed_keys, rows_per_clip
@@ -53,7 +52,7 @@ def scorer_scores(scorer: Scorer, extractor: ExtractorConfig, entries: list[Mani
         if entry.video_id in errors:
             continue
         digest = content_hash(entry.path)
-        path = cache_root / "scores" / f"{scorer.key}-{features_key(extractor, motion=bool({'md', 'rgbr'} & set(scorer.features)))}" / digest[:2] / f"{digest}.safetensors"
+        path = cache_root / "scores" / f"{scorer.key}-{features_key(extractor, motion=reads_motion(scorer.features))}" / digest[:2] / f"{digest}.safetensors"
         if path.exists():
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata()

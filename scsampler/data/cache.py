@@ -17,6 +17,7 @@ cached too (``status: "error"``) so a batch does not retry a file whose bytes ha
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -26,7 +27,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from scsampler.features.extractor import ClipFeatures, ExtractorConfig
+from scsampler.features.extractor import QUARTER_RES_FALLBACK, UNRECORDED_FALLBACK, ClipFeatures, ExtractorConfig
 from scsampler.files import atomic_path, atomic_write_json, digest
 
 # Bump when the meaning of stored features changes, so old caches are not mixed with new ones.
@@ -38,18 +39,12 @@ def content_hash(path: str | os.PathLike) -> str:
     return digest(path, size=16)
 
 
-# What the decoded-motion fallback's settings were before files were checked for them one by one
-# (FeatureCache.lookup): the settings key keeps these, so that caches made then keep their keys.
-_KEYED_FALLBACK = {"fallback_search": 2}
-# A file cached without a record of its fallback was made with the matching of that time.
-_UNRECORDED_FALLBACK = {"search": 2, "cell": 4, "refine": False}
-
-
 def settings_key(config: ExtractorConfig) -> str:
-    """The cache directory's key: the extractor's settings but the decoded-motion fallback's, which
-    only files without motion vectors depend on, and which are checked file by file instead."""
-    settings = {k: v for k, v in config.to_json().items() if not k.startswith("fallback_")}
-    return digest(json.dumps({"format": FEATURE_FORMAT, **settings, **_KEYED_FALLBACK}, sort_keys=True).encode())
+    """The cache directory's key: the extractor's settings with the decoded-motion fallback's as
+    they were when they were part of it (so that caches made then keep their keys). Only files
+    without motion vectors depend on them, and those are checked file by file instead (lookup)."""
+    keyed = dataclasses.replace(config, **QUARTER_RES_FALLBACK)
+    return digest(json.dumps({"format": FEATURE_FORMAT, **keyed.to_json()}, sort_keys=True).encode())
 
 
 def features_key(config: ExtractorConfig, motion: bool = True) -> str:
@@ -58,7 +53,7 @@ def features_key(config: ExtractorConfig, motion: bool = True) -> str:
     settings, unless they are those files without a record were made with (so that keys made
     before they were recorded stay the same)."""
     key = settings_key(config)
-    if motion and config.fallback != _UNRECORDED_FALLBACK:
+    if motion and config.fallback != UNRECORDED_FALLBACK:
         key += "-" + digest(json.dumps(config.fallback, sort_keys=True).encode())
     return key
 
@@ -89,7 +84,7 @@ class FeatureCache:
             meta = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError):
             return None  # unreadable metadata: treat as not cached
-        if meta.get("motion_source") == "decoded" and meta.get("fallback", _UNRECORDED_FALLBACK) != self.config.fallback:
+        if meta.get("motion_source") == "decoded" and meta.get("fallback", UNRECORDED_FALLBACK) != self.config.fallback:
             return None
         return meta
 

@@ -58,7 +58,7 @@ from scsampler.runtime.classifier import load_classifier
 from scsampler.runtime.dense import dense_scores
 from scsampler.runtime.sampler import LOSSES, PACKED, VISUAL_FEATURES, InputNorm, choose_rows, packed_keys, prepare, saliency
 from scsampler.selectors.ranking import true_class_scores
-from scsampler.features.extractor import ExtractorConfig
+from scsampler.features.extractor import ExtractorConfig, without_fallback
 from scsampler.models.registry import create_model, list_models
 from scsampler.models.weights import load_weights, save_run
 
@@ -602,15 +602,11 @@ def fit_joint_sampler(config: JointTrainConfig, *, progress: bool = True) -> Pat
     }
     saved.pop("identity", None)
     # The decoded-motion fallback's settings change no audio feature: the visual run's count.
-    if _without_fallback(visual.config.get("extractor")) != _without_fallback(audio.config.get("extractor")):
+    if without_fallback(visual.config.get("extractor", {})) != without_fallback(audio.config.get("extractor", {})):
         raise ConfigError("the visual and audio samplers were trained on features extracted with different settings")
     run = Path(config.out)
     atomic_write_json(run / "curve.json", curve, sort_keys=False)
     return save_sampler_run(run, nets, saved)
-
-
-def _without_fallback(extractor: dict | None) -> dict | None:
-    return None if extractor is None else {k: v for k, v in extractor.items() if not k.startswith("fallback_")}
 
 
 def compose_samplers(runs: list[str | Path], out: str | Path) -> Path:

@@ -78,6 +78,23 @@ log = logging.getLogger(__name__)
 ALL_FEATURES = ("md", "rgbr", "if", "audio")
 
 
+def reads_motion(features) -> bool:
+    """Whether features include MD or RGB-R, the ones made from motion (vectors, or the fallback)."""
+    return bool({"md", "rgbr"} & set(features))
+
+
+def without_fallback(settings: dict) -> dict:
+    """Extractor settings (``to_json``'s form) but the decoded-motion fallback's."""
+    return {k: v for k, v in settings.items() if not k.startswith("fallback_")}
+
+
+def as_written(settings: dict) -> dict:
+    """Extractor settings as a run or a cache wrote them (``to_json``'s form), with the fallback they
+    were made with: written before ``fallback_refine`` existed, without it (written settings always
+    name ``fallback_search``; a partial dict of overrides may not, and keeps the default)."""
+    return {"fallback_refine": False, **settings} if "fallback_search" in settings else dict(settings)
+
+
 @dataclass(frozen=True)
 class ExtractorConfig:
     """Settings of the cheap pass. Part of the feature cache's key: change one, re-extract."""
@@ -124,19 +141,23 @@ class ExtractorConfig:
 
     @classmethod
     def from_json(cls, d: dict) -> "ExtractorConfig":
-        """The inverse of :meth:`to_json` (a sampler's config.json stores its extractor's settings).
-        Settings written before the refined fallback existed read back as they were made, without it
-        (written settings always name ``fallback_search``; a partial dict of overrides may not, and
-        keeps the default)."""
-        if "fallback_search" in d:
-            d = {"fallback_refine": False, **d}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        """The inverse of :meth:`to_json` (a sampler's config.json stores its extractor's settings);
+        settings written before the refined fallback existed read back without it (:func:`as_written`)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in as_written(d).items()})
 
     @property
     def motion_cell(self) -> int:
         """Pixels per 16-px cell of the grey frames the fallback reads: twice ``fallback_cell`` when
         it refines (the coarse search averages them back to ``fallback_cell``)."""
         return self.fallback_cell * (2 if self.fallback_refine else 1)
+
+    def motion_frames(self, grid: tuple[int, int]) -> tuple[int, int, str, str]:
+        """The frames the fallback reads, as :func:`scsampler.io.video.iter_video_frames`' ``resize``
+        asks for them on a video of ``grid`` ``(Hg, Wg)`` 16-px cells: every frame at
+        :attr:`motion_cell` pixels per cell, the luma for the refined matching, RGB (averaged to
+        grey by :func:`motion_grey`) for the one before it, as it always read."""
+        hg, wg = grid
+        return wg * self.motion_cell, hg * self.motion_cell, "all", "gray" if self.fallback_refine else "rgb24"
 
     @property
     def fallback(self) -> dict:
@@ -250,7 +271,7 @@ class FeatureStream:
     @functools.cached_property
     def _motion(self) -> tuple[bool, bool]:
         """Whether the pass reads motion (MD or RGB-R), and whether from the bitstream's vectors."""
-        motion = bool({"md", "rgbr"} & set(self.config.features))
+        motion = reads_motion(self.config.features)
         # An intra-only stream (-g 1) of a codec that could carry vectors carries none: decoded motion.
         return motion, motion and self.meta.info.codec in MV_EXPORT_CODECS and not intra_only(self.path)
 
@@ -322,10 +343,7 @@ class FeatureStream:
             # the bitstream, of every frame when they are estimated; I-frame thumbnails, key frames'.
             resize["small"] = (sw, sh, ("ip" if bitstream else "all") if want_rgbr else "key")
         if motion and not bitstream:
-            # motion_cell pixels per 16-pixel cell: the luma at twice fallback_cell for the refined
-            # matching; RGB, averaged to grey, at fallback_cell for the one before it (as it always read).
-            cell = cfg.motion_cell
-            resize["motion"] = (wg * cell, hg * cell, "all", "gray") if cfg.fallback_refine else (wg * cell, hg * cell, "all")
+            resize["motion"] = cfg.motion_frames((hg, wg))
         scale_small = sw / W
         keyframes_only = want_if and not motion
         # Scoring only: MD and RGB-R of a few frames per clip, or of some clips only. The frames are
@@ -548,6 +566,8 @@ class FeatureStream:
 # refinement (steps of 4 source px up to 8).
 HALF_RES_FALLBACK = {"fallback_cell": 8, "fallback_search": 4, "fallback_refine": False}
 QUARTER_RES_FALLBACK = {"fallback_cell": 4, "fallback_search": 2, "fallback_refine": False}
+# What a file cached, or a result written, without a record of its fallback was made with.
+UNRECORDED_FALLBACK = ExtractorConfig(**QUARTER_RES_FALLBACK).fallback
 
 
 def motion_grey(image: np.ndarray) -> np.ndarray:

@@ -204,7 +204,7 @@ def _shift_costs(prev: np.ndarray, cur: np.ndarray, cell: int, search: int, zero
     h, w = cur.shape
     hg, wg = -(-h // cell), -(-w // cell)
     pad_h, pad_w = hg * cell - h, wg * cell - w
-    image, diff_type, sum_type = _work_types(prev, cur, cell)
+    image, diff_type, sum_type = _work_types(prev, cur)
     cur = np.pad(np.asarray(cur, image), ((0, pad_h), (0, pad_w)), mode="edge").astype(diff_type, copy=False)
     # Every shifted prev is a view into one padded array: windows[sy + search, sx + search] is prev
     # moved by (sx, sy), i.e. prev[y - sy, x - sx].
@@ -223,13 +223,19 @@ def _shift_costs(prev: np.ndarray, cur: np.ndarray, cell: int, search: int, zero
         np.abs(diff, out=diff)
         diff.reshape(n, hg, cell, wg * cell).sum(axis=2, dtype=sum_type, out=row_sums[i])   # (n, Hg, W)
     sad = _column_sums(row_sums, cell).astype(np.float32, copy=False)      # (n, n, Hg, Wg)
-    shifts = np.arange(-search, search + 1)
-    l1 = np.abs(shifts)[:, None] + np.abs(shifts)[None, :]                  # (n, n) over (sy, sx)
+    _, l1 = _shifts(search)
     sad *= (1 + zero_bias * l1).astype(np.float32)[:, :, None, None]
     return sad
 
 
-def _work_types(prev: np.ndarray, cur: np.ndarray, cell: int) -> tuple:
+def _shifts(search: int) -> tuple[np.ndarray, np.ndarray]:
+    """The shifts ``-search .. search`` of one axis, and the size ``|sy| + |sx|`` of each shift
+    ``(n, n)`` over ``(sy, sx)``."""
+    shifts = np.arange(-search, search + 1)
+    return shifts, np.abs(shifts)[:, None] + np.abs(shifts)[None, :]
+
+
+def _work_types(prev: np.ndarray, cur: np.ndarray) -> tuple:
     """``(image, difference, sum)`` dtypes of a matching: uint8 frames stay uint8, their differences
     int16 and their sums int32 (the same sums as in float32, for a quarter or half of its memory
     traffic, which is what the matching costs once a decoder has the caches); other frames float32
@@ -254,8 +260,7 @@ def _best_shift(costs: np.ndarray, search: int) -> np.ndarray:
     """``(2, Hg, Wg)`` float32 ``(dx, dy)`` of each block's least cost in ``costs`` ``(n, n, Hg, Wg)``
     (:func:`_shift_costs`); exact ties go to the smallest shift."""
     n = 2 * search + 1
-    shifts = np.arange(-search, search + 1)
-    l1 = np.abs(shifts)[:, None] + np.abs(shifts)[None, :]
+    shifts, l1 = _shifts(search)
     # Visit shifts in order of |s|, zero first, so argmin's first-minimum rule breaks ties toward 0.
     order = np.argsort(l1, axis=None, kind="stable")
     best = order[np.argmin(costs.reshape(n * n, *costs.shape[2:])[order], axis=0)]   # flat (sy, sx)
@@ -287,7 +292,7 @@ def coarse_to_fine_motion(
     h, w = cur.shape
     hg, wg = -(-h // cell), -(-w // cell)
     pad = ((0, hg * cell - h), (0, wg * cell - w))
-    image = _work_types(prev, cur, cell)[0]
+    image = _work_types(prev, cur)[0]
     prev = np.pad(np.asarray(prev, image), pad, mode="edge")
     cur = np.pad(np.asarray(cur, image), pad, mode="edge")
     costs = _with_neighbours(_shift_costs(_half_size(prev), _half_size(cur), cell // 2, search, zero_bias))
@@ -340,7 +345,7 @@ def _refine(prev: np.ndarray, cur: np.ndarray, centre: np.ndarray, cell: int, ze
     hg, wg = centre.shape[1:]
     w = cur.shape[1]
     cx, cy = centre
-    _, diff_type, sum_type = _work_types(prev, cur, cell)
+    _, diff_type, sum_type = _work_types(prev, cur)
     r = int(np.abs(centre).max()) + 1
     padded = np.pad(prev, r, mode="edge")
     # Row segments of `cell` pixels of prev: segments[k] starts at flat index k of the padded frame.

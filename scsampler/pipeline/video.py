@@ -25,7 +25,7 @@ import torch
 
 from scsampler.data.cache import pack_clips
 from scsampler.errors import ConfigError, VideoError
-from scsampler.features.extractor import ExtractorConfig, extract_clip_features
+from scsampler.features.extractor import ExtractorConfig, as_written, extract_clip_features, reads_motion, without_fallback
 from scsampler.io.decode import DecodeStats
 from scsampler.io.grid import ClipGrid
 from scsampler.io.video import probe, timeline_restart, video_stream_note
@@ -76,13 +76,8 @@ def shared_extractor(scorers: dict[str, Scorer], classifier: ClipClassifier | No
     grid = classifier.grid if classifier is not None else grid
     settings = {}
     for name, scorer in scorers.items():
-        trained = dict(scorer.extractor)
-        if not {"md", "rgbr"} & set(scorer.features):
-            # The decoded-motion fallback's settings change no feature this scorer reads.
-            trained = {k: v for k, v in trained.items() if not k.startswith("fallback_")}
-        elif trained:
-            # Trained before the refined fallback existed: scored as it was trained (from_json).
-            trained.setdefault("fallback_refine", False)
+        # Scored with the fallback it was trained with; a scorer that reads no motion has none.
+        trained = as_written(scorer.extractor) if reads_motion(scorer.features) else without_fallback(scorer.extractor)
         for k, v in trained.items():
             if k in settings and settings[k][0] != v:
                 raise ConfigError(f"the {settings[k][1]} and {name} samplers were trained on features extracted with different {k} ({settings[k][0]} vs {v})")
@@ -108,7 +103,7 @@ def cheap_scores(path, scorers: dict[str, Scorer], extractor: ExtractorConfig, n
     # Compute MD / RGB-R only for what the scorers will score: the clips of the stride and, when
     # every visual scorer scores the same m frames per clip, those m frames (the scores are the same
     # as from the full features, where the scorer picks the same rows).
-    per_clip = {s.frames_per_clip for s in scorers.values() if set(s.features) & {"md", "rgbr"}}
+    per_clip = {s.frames_per_clip for s in scorers.values() if reads_motion(s.features)}
     frames_per_clip = per_clip.pop() if len(per_clip) == 1 else 0
     stream = extract_clip_features(path, cfg, frames_per_clip=frames_per_clip, clips=wanted if stride > 1 else None,
                                    processes=processes)
